@@ -1,0 +1,55 @@
+# Every target sets up .venv itself when it is missing: a fresh clone needs only Python 3.11 and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU build of torch that lies on this machine's disk; override for another build:
+#   make run TORCH='torch==2.13.0'
+TORCH  ?= torch==2.13.0
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The main job: grid, random and Bayesian search for SimpleCNN on digits, then the report.
+RUN_DIR ?= runs/main
+
+.PHONY: help setup run test lint format typecheck check bench data clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@# Keep an importable torch; otherwise take the CPU build first so no dependency pulls a CUDA one.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project with its dev extras
+
+run: $(STAMP)  ## the main job: 3 strategies x 64 rounds on digits, then the report
+	$(BIN)/harness -m experiment=main hydra.sweep.dir=$(RUN_DIR)
+	$(BIN)/harness-report $(RUN_DIR) --out $(RUN_DIR)/report
+
+test: $(STAMP)  ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check harness tests bench
+	$(BIN)/ruff format --check harness tests bench
+
+format: $(STAMP)  ## apply ruff's formatting and fixes
+	$(BIN)/ruff format harness tests bench
+	$(BIN)/ruff check --fix harness tests bench
+
+typecheck: $(STAMP)  ## mypy over the package
+	$(BIN)/mypy
+
+check: lint typecheck test  ## everything CI cares about
+
+bench: $(STAMP)  ## metering overhead benchmark (results go to studies/)
+	$(BIN)/python bench/meter_overhead.py
+
+data:  ## install real Fashion-MNIST from Debian's dataset-fashion-mnist (needs apt and root)
+	apt-get update && apt-get install -y dataset-fashion-mnist
+
+clean:  ## remove the venv and run outputs
+	rm -rf $(VENV) runs outputs multirun
