@@ -1,0 +1,19 @@
+"""Energy-metered hyperparameter search studies.
+
+Map of the package (arrows are the only imports allowed between parts):
+
+    __main__   Hydra entry point: compose, validate, call ``study.run``      -> config, study
+    config     dataclass schema of every config group, one-line validation
+    study      the round loop, Optuna storage, resume, trial records         -> search, train, energy, data, models, records
+    train      one trial: build model, train with Adam, evaluate             -> models, data
+    models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
+    data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums
+    energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
+    search/    spaces (config -> distributions and grids), strategies (Optuna samplers)
+    records    the trials.csv contract: column names, writing and reading rows
+    report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,304 @@
+"""Schemas of every config group and their validation.
+
+Hydra composes YAML from ``conf/``; this module is the one place where that composed tree becomes typed
+objects. Every component below takes these dataclasses (or plain arguments), never a DictConfig.
+Each invalid value raises :class:`ConfigError` with one line naming the key, the value and the remedy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import ConfigError
+
+DATASETS = ("digits", "fashion_mnist", "cifar10", "synthetic")
+MODELS = ("dense_poly", "dense_linear", "simple_cnn")
+STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
+METERS = ("auto", "estimate", "none", "rapl", "nvml")
+HYPERPARAMETERS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = "digits"
+    root: str | None = None  # directory of the distribution files (fashion_mnist, cifar10)
+    download: bool = True  # fetch missing files when the machine is online
+    url: str | None = None  # base URL of the distribution files (a mirror, or file:// in tests)
+    checksums: dict[str, str] | None = None  # file name -> md5; None means the official ones
+    train_size: int | None = None  # first N training images (None: all); synthetic: required
+    test_size: int | None = None
+    shape: list[int] | None = None  # synthetic only: [C, H, W]
+    classes: int | None = None  # synthetic only
+    seed: int = 0  # synthetic tensors / digits split
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "simple_cnn"
+    linear_layers: int = 3
+    conv_layers: int = 2
+    relu: bool = True  # SimpleCNN's ReLU after each conv block (RQ2 drops it)
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "bayes"
+    n_startup_trials: int = 10  # bayes, tpe: random rounds before the model takes over
+    n_initial_points: int = 1  # bayes_pi: random rounds before the GP (the paper: 1)
+    n_candidates: int = 10_000  # bayes_pi: random candidates the acquisition is maximised over
+    xi: float = 0.01  # bayes_pi: probability-of-improvement margin
+    qmc_type: str = "sobol"  # qmc: sobol or halton
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    low: float
+    high: float
+    log: bool = False
+    # Draws are in [low, high): Adam rejects beta == 1, and the paper drew with numpy's uniform.
+    high_exclusive: bool = True
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    name: str = "paper3"
+    params: dict[str, ParamRange] = field(default_factory=dict)
+    grid_points: int = 5  # grid values per hyperparameter: low + i*(high-low)/n, i = 0..n-1
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    name: str = "auto"
+    watts_per_core: float = 10.0  # estimate: watts drawn per fully busy core (see README)
+    powercap_root: str = "/sys/class/powercap"
+    idle_s: float = 0.0  # measure idle power for this long before the study (0: skip)
+    poll_interval_s: float = 0.1  # NVML power polling period where no energy counter exists
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    rounds: int = 64
+    repetitions: int = 2
+    epochs: int = 5
+    batch_size: int = 64
+    seed: int = 0
+    storage: str = "sqlite:///runs/optuna.db"
+    threads: int | None = None  # torch threads for this job (None: torch's default)
+    name: str | None = None  # None: derived from the configuration
+    device: str = "cpu"  # cpu, cuda, or auto
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: DatasetConfig
+    model: ModelConfig
+    strategy: StrategyConfig
+    space: SpaceConfig
+    meter: MeterConfig
+    study: StudySettings
+
+    @property
+    def study_name(self) -> str:
+        """Stable across resumes: the same command names the same study."""
+        if self.study.name:
+            return self.study.name
+        parts = (self.dataset.name, self.model.name, self.strategy.name, self.space.name)
+        return "-".join(parts) + f"-s{self.study.seed}"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that changes what a round computes. A resumed study must match it."""
+        study = dataclasses.asdict(self.study)
+        for key in ("rounds", "storage", "threads", "name", "progress", "device"):
+            study.pop(key)
+        return {
+            "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
+            "model": dataclasses.asdict(self.model),
+            "strategy": dataclasses.asdict(self.strategy),
+            "space": dataclasses.asdict(self.space),
+            "study": study,
+        }
+
+    def fingerprint_digest(self) -> str:
+        blob = json.dumps(self.fingerprint(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+# --------------------------------------------------------------------------------------------------
+# Conversion from the composed tree (plain dicts) to typed dataclasses
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, args[0], where)
+    if value is None:
+        raise ConfigError(f"{where} must not be null: give {_type_name(tp)}")
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}={value!r} must be a list, e.g. [1, 28, 28]")
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping")
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping with keys {_field_names(tp)}")
+        return _build(tp, value, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}={value!r} must be true or false")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}={value!r} must be an integer")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}={value!r} must be a number")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}={value!r} must be a string")
+    return value
+
+
+def _field_names(cls: Any) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _build(cls: Any, mapping: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(mapping) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]} is not a known setting; the settings of {where} are: "
+            f"{_field_names(cls)}"
+        )
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in mapping.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{where} is incomplete ({exc}); give all of: {_field_names(cls)}") from exc
+
+
+def from_container(tree: dict[str, Any]) -> Config:
+    """Build and validate a Config from a resolved plain tree (OmegaConf.to_container)."""
+    groups = {
+        "dataset": DatasetConfig,
+        "model": ModelConfig,
+        "strategy": StrategyConfig,
+        "space": SpaceConfig,
+        "meter": MeterConfig,
+        "study": StudySettings,
+    }
+    parts = {}
+    for key, cls in groups.items():
+        node = tree.get(key)
+        if node is None:
+            node = {}
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key} must be a config group, got {node!r}")
+        parts[key] = _build(cls, node, key)
+    cfg = Config(**parts)
+    validate(cfg)
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------------
+# Value checks
+
+
+def _choice(value: str, allowed: tuple[str, ...], where: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{where}={value!r} is unknown; choose one of: {', '.join(allowed)}")
+
+
+def _at_least(value: int | float | None, low: float, where: str) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"{where}={value} must be at least {low:g}")
+
+
+def validate(cfg: Config) -> None:
+    d, m, s, st = cfg.dataset, cfg.model, cfg.strategy, cfg.study
+    _choice(d.name, DATASETS, "dataset.name")
+    _choice(m.name, MODELS, "model.name")
+    _choice(s.name, STRATEGIES, "strategy.name")
+    _choice(cfg.meter.name, METERS, "meter.name")
+    _choice(s.qmc_type, ("sobol", "halton"), "strategy.qmc_type")
+    _choice(st.device, ("cpu", "cuda", "auto"), "study.device")
+    for key in ("rounds", "repetitions", "epochs", "batch_size"):
+        _at_least(getattr(st, key), 1, f"study.{key}")
+    _at_least(st.seed, 0, "study.seed")
+    _at_least(st.threads, 1, "study.threads")
+    _at_least(d.train_size, 1, "dataset.train_size")
+    _at_least(d.test_size, 1, "dataset.test_size")
+    _at_least(m.linear_layers, 1, "model.linear_layers")
+    _at_least(m.conv_layers, 1, "model.conv_layers")
+    _at_least(s.n_startup_trials, 1, "strategy.n_startup_trials")
+    _at_least(s.n_initial_points, 1, "strategy.n_initial_points")
+    _at_least(s.n_candidates, 1, "strategy.n_candidates")
+    _at_least(cfg.meter.watts_per_core, 0.0, "meter.watts_per_core")
+    _at_least(cfg.meter.idle_s, 0.0, "meter.idle_s")
+    if cfg.meter.poll_interval_s <= 0:
+        raise ConfigError(f"meter.poll_interval_s={cfg.meter.poll_interval_s} must be positive")
+    if d.name == "synthetic":
+        if d.shape is None or len(d.shape) != 3 or min(d.shape) < 1:
+            raise ConfigError(f"dataset.shape={d.shape} must be [C, H, W] with positive sizes")
+        if d.classes is None or d.classes < 2:
+            raise ConfigError(f"dataset.classes={d.classes} must be at least 2")
+        if d.train_size is None or d.test_size is None:
+            raise ConfigError("dataset.train_size and dataset.test_size are required for synthetic")
+    validate_space(cfg.space)
+    if s.name == "grid":
+        cells = cfg.space.grid_points ** len(cfg.space.params)
+        if st.rounds > cells:
+            raise ConfigError(
+                f"study.rounds={st.rounds} exceeds the {cells} cells of the grid over "
+                f"space={cfg.space.name}; lower study.rounds or raise space.grid_points"
+            )
+
+
+def validate_space(space: SpaceConfig) -> None:
+    if not space.params:
+        raise ConfigError(f"space {space.name!r} has no params; give e.g. space.params.lr")
+    _at_least(space.grid_points, 1, "space.grid_points")
+    for name, rng in space.params.items():
+        where = f"space.params.{name}"
+        _choice(name, HYPERPARAMETERS, f"{where} (hyperparameter name)")
+        if not rng.low < rng.high:
+            raise ConfigError(
+                f"{where}: low={rng.low:g} is not below high={rng.high:g}; swap or fix the bounds"
+            )
+        if rng.log and rng.low <= 0:
+            raise ConfigError(
+                f"{where}: a log scale needs positive bounds, got low={rng.low:g}; "
+                f"raise low or set {where}.log=false"
+            )
+        if name in ("beta1", "beta2") and (rng.low < 0 or rng.high > 1):
+            raise ConfigError(f"{where}: Adam's betas lie in [0, 1), got [{rng.low:g}, {rng.high:g}]")
+        if name in ("lr", "epsilon") and rng.low < 0 or name == "weight_decay" and rng.low < 0:
+            raise ConfigError(f"{where}: low={rng.low:g} must not be negative")

@@ -1,0 +1,86 @@
+"""The meter interface: ``with meter.window() as w: ...`` then ``w.measurement``."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Energy over one window. ``energy_j`` is None when nothing was measured (never 0 for that)."""
+
+    energy_j: float | None
+    source: str  # nvml_counter, nvml_power, rapl, estimate, none; joined with + across domains
+    duration_s: float
+    parts_j: dict[str, float] = field(default_factory=dict)  # per domain: gpu, cpu, dram
+
+    @staticmethod
+    def combine(parts: list[Measurement], duration_s: float) -> Measurement:
+        """Sum measurements of disjoint domains taken over the same window."""
+        measured = [p for p in parts if p.energy_j is not None]
+        if not measured:
+            return Measurement(None, "none", duration_s)
+        joined: dict[str, float] = {}
+        for p in measured:
+            for domain, joules in p.parts_j.items():
+                joined[domain] = joined.get(domain, 0.0) + joules
+        sources = "+".join(dict.fromkeys(p.source for p in measured))
+        total = sum(p.energy_j for p in measured if p.energy_j is not None)
+        return Measurement(total, sources, duration_s, joined)
+
+
+class Window:
+    """Filled in when the ``with`` block ends."""
+
+    measurement: Measurement | None = None
+
+    @property
+    def energy_j(self) -> float | None:
+        return self.measurement.energy_j if self.measurement else None
+
+
+class Meter(ABC):
+    """A source of joules. Subclasses implement ``_begin`` and ``_end``; the base times the window."""
+
+    source: str = "none"
+
+    @contextmanager
+    def window(self) -> Iterator[Window]:
+        handle = Window()
+        token = self._begin()
+        start = time.perf_counter()
+        try:
+            yield handle
+        finally:
+            duration_s = time.perf_counter() - start
+            handle.measurement = self._end(token, duration_s)
+
+    @abstractmethod
+    def _begin(self) -> Any: ...
+
+    @abstractmethod
+    def _end(self, token: Any, duration_s: float) -> Measurement: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What this meter reads, for the study's machine record."""
+        return {"meter": self.source}
+
+    def close(self) -> None:
+        """Release the device library (NVML shutdown, polling threads)."""
+
+
+class NullMeter(Meter):
+    """Measures nothing: energy_j stays None and the source says ``none``."""
+
+    source = "none"
+
+    def _begin(self) -> None:
+        return None
+
+    def _end(self, token: None, duration_s: float) -> Measurement:
+        return Measurement(None, "none", duration_s)

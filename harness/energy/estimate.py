@@ -1,0 +1,36 @@
+"""The labelled estimate: this process's CPU time (with its children) times watts per busy core.
+
+A rough model for machines without a readable counter. CPU seconds count every busy thread,
+including OpenMP threads that spin while waiting (OMP_WAIT_POLICY=active), so the thread count and
+wait policy are recorded with every study that uses it.
+"""
+
+from __future__ import annotations
+
+import resource
+
+from harness.energy.base import Measurement, Meter
+
+
+def process_cpu_s() -> float:
+    """User + system CPU seconds of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class EstimateMeter(Meter):
+    source = "estimate"
+
+    def __init__(self, watts_per_core: float) -> None:
+        self.watts_per_core = watts_per_core
+
+    def _begin(self) -> float:
+        return process_cpu_s()
+
+    def _end(self, token: float, duration_s: float) -> Measurement:
+        energy_j = (process_cpu_s() - token) * self.watts_per_core
+        return Measurement(energy_j, self.source, duration_s, {"cpu": energy_j})
+
+    def describe(self) -> dict[str, object]:
+        return {"meter": self.source, "watts_per_core": self.watts_per_core}

@@ -1,0 +1,21 @@
+"""Errors a user can cause: each carries one line saying what was wrong and what to do."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A bad input or an unusable environment. Command-line entry points print it and exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(HarnessError):
+    """A configuration value is invalid."""
+
+
+class DataError(HarnessError):
+    """A data file is missing, unreadable or corrupted."""
+
+
+class MeterUnavailable(HarnessError):
+    """An explicitly requested energy meter cannot be read on this machine."""

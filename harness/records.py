@@ -1,0 +1,125 @@
+"""The trials.csv contract: one row per search round (column names are an interface; see README).
+
+This module imports neither torch nor the training code, so the reducer can read tables anywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRIALS_FILE = "trials.csv"
+
+# Fixed columns, in order; p_<name> hyperparameter columns follow them.
+COLUMNS = (
+    "study",
+    "dataset",
+    "model",
+    "strategy",
+    "space",
+    "seed",
+    "round",
+    "status",
+    "accuracy",
+    "accuracy_std",
+    "energy_j",
+    "energy_source",
+    "gpu_j",
+    "cpu_j",
+    "dram_j",
+    "duration_s",
+    "train_s",
+    "eval_s",
+    "suggest_s",
+    "samples_per_s",
+    "repetitions",
+    "reason",
+)
+# What an outside table must have to be reduced (status, when absent, means complete).
+REQUIRED = ("study", "dataset", "model", "strategy", "seed", "round", "accuracy", "energy_j")
+STATUSES = ("complete", "failed", "pruned")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    study: str
+    dataset: str
+    model: str
+    strategy: str
+    space: str
+    seed: int
+    round: int
+    status: str
+    accuracy: float | None
+    accuracy_std: float | None
+    energy_j: float | None
+    energy_source: str
+    duration_s: float
+    train_s: float
+    eval_s: float
+    suggest_s: float
+    samples_per_s: float | None
+    repetitions: int
+    reason: str = ""
+    gpu_j: float | None = None
+    cpu_j: float | None = None
+    dram_j: float | None = None
+    params: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        data = asdict(self)
+        params = data.pop("params")
+        row = {k: _cell(data[k]) for k in COLUMNS}
+        row.update({f"p_{k}": _cell(v) for k, v in sorted(params.items())})
+        return row
+
+    def to_attrs(self) -> dict[str, Any]:
+        """A JSON-safe dict for Optuna's user attributes (params live in the trial itself)."""
+        data = asdict(self)
+        data.pop("params")
+        return data
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any], params: Mapping[str, float]) -> TrialRecord:
+        return cls(**attrs, params=dict(params))
+
+
+def _cell(value: Any) -> Any:
+    """Empty for None and NaN: a missing reading is never written as zero."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def fieldnames(param_names: Iterable[str]) -> list[str]:
+    return [*COLUMNS, *(f"p_{n}" for n in sorted(param_names))]
+
+
+class TrialsWriter:
+    """trials.csv in a run directory: rewritten whole from storage at start, appended per round."""
+
+    def __init__(self, run_dir: Path, param_names: Iterable[str]) -> None:
+        self.path = run_dir / TRIALS_FILE
+        self.fields = fieldnames(param_names)
+
+    def rewrite(self, records: Iterable[TrialRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, self.fields)
+            writer.writeheader()
+            writer.writerows(r.row() for r in records)
+        os.replace(tmp, self.path)
+
+    def append(self, record: TrialRecord) -> None:
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, self.fields).writerow(record.row())
+            fh.flush()
+            os.fsync(fh.fileno())

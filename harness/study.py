@@ -1,0 +1,364 @@
+"""The round loop: ask the strategy, train under an energy window, tell, record.
+
+Optuna storage is the source of truth. The study name comes from the configuration, so running the
+same command again resumes: finished rounds stay as they are, a round that was running when the
+process died is marked interrupted and run again with the same hyperparameters, and the study stops
+at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start, then appended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.config import Config
+from harness.data import load_dataset
+from harness.energy import Meter, make_meter
+from harness.errors import ConfigError, HarnessError
+from harness.records import TrialRecord, TrialsWriter
+from harness.search import distributions, make_sampler
+from harness.search.strategies import derive_seed
+from harness.train import Hyperparameters, ModelSpec, TensorData, prepare, warm_up, train_trial
+
+RECORD_ATTR = "record"
+INTERRUPTED_ATTR = "interrupted"
+STUDY_FILE = "study.json"
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    name: str
+    rounds: int
+    best_accuracy: float | None
+    best_round: int | None
+    joules_to_best: float | None
+    total_joules: float | None
+    energy_sources: str
+    run_dir: Path
+
+    def line(self) -> str:
+        if self.best_accuracy is None:
+            return f"{self.name}: no round completed in {self.rounds} rounds"
+        joules = "unmetered" if self.joules_to_best is None else f"{self.joules_to_best:,.1f} J"
+        return (
+            f"{self.name}: best accuracy {self.best_accuracy:.4f} first reached at round "
+            f"{self.best_round} of {self.rounds}, {joules} to that round "
+            f"(energy source: {self.energy_sources})"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Set-up: everything that can fail on bad input happens before the study is created
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"study.storage={url}: cannot create {path.parent} ({exc.strerror}); "
+                f"choose a writable path"
+            ) from exc
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as exc:  # sqlalchemy raises many kinds; all mean the URL is unusable
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"study.storage={url} cannot be opened ({message}); give an Optuna storage URL such "
+            f"as sqlite:///runs/optuna.db"
+        ) from exc
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("study.device=cuda but torch sees no CUDA device; use study.device=cpu")
+    return torch.device(name)
+
+
+def load_data(cfg: Config, device: torch.device) -> TensorData:
+    d = cfg.dataset
+    shape = (d.shape[0], d.shape[1], d.shape[2]) if d.shape else None
+    data = load_dataset(
+        d.name,
+        root=d.root,
+        download=d.download,
+        url=d.url,
+        checksums=d.checksums,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        shape=shape,
+        classes=d.classes,
+        seed=d.seed,
+        progress=cfg.study.progress,
+    )
+    return prepare(data, device)
+
+
+def machine_info(meter: Meter, device: torch.device) -> dict[str, Any]:
+    """What the study ran on, so that studies from different machines can be told apart."""
+    info: dict[str, Any] = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "device": str(device),
+        "python": sys.version.split()[0],
+    }
+    if device.type == "cuda":
+        info["gpu_names"] = [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+    info.update(meter.describe())
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    name = cfg.study_name
+    digest = cfg.fingerprint_digest()
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study.set_user_attr("fingerprint", digest)
+        study.set_user_attr("config", cfg.fingerprint())
+        return study
+    if study.user_attrs.get("fingerprint") != digest:
+        raise ConfigError(
+            f"study {name!r} already exists in {cfg.study.storage} with other settings; "
+            f"give a new study.name or another study.storage to start afresh"
+        )
+    return study
+
+
+# --------------------------------------------------------------------------------------------------
+# Records kept in storage
+
+
+def _record_of(trial: FrozenTrial) -> TrialRecord | None:
+    attrs = trial.user_attrs.get(RECORD_ATTR)
+    if attrs is None or trial.user_attrs.get(INTERRUPTED_ATTR):
+        return None
+    return TrialRecord.from_attrs(attrs, trial.params)
+
+
+def finished_records(study: optuna.Study) -> list[TrialRecord]:
+    records = [r for t in study.get_trials(deepcopy=False) if (r := _record_of(t)) is not None]
+    return sorted(records, key=lambda r: r.round)
+
+
+def _recover_interrupted(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a dead process as interrupted and queue their params again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+        study.tell(trial.number, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params)
+    return len(stale)
+
+
+# --------------------------------------------------------------------------------------------------
+# One round
+
+
+def _run_round(
+    cfg: Config,
+    study: optuna.Study,
+    round_no: int,
+    data: TensorData,
+    meter: Meter,
+    dists: dict[str, optuna.distributions.FloatDistribution],
+) -> TrialRecord:
+    st, s = cfg.study, cfg.strategy
+    start = time.perf_counter()
+    study.sampler = make_sampler(
+        s.name,
+        cfg.space.params,
+        study_seed=st.seed,
+        round_seed=derive_seed(st.seed, 0, round_no),
+        grid_points=cfg.space.grid_points,
+        n_startup_trials=s.n_startup_trials,
+        n_initial_points=s.n_initial_points,
+        n_candidates=s.n_candidates,
+        xi=s.xi,
+        qmc_type=s.qmc_type,
+    )
+    trial = study.ask(dists)
+    params = dict(trial.params)
+    suggest_s = time.perf_counter() - start
+
+    spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
+    hp = Hyperparameters.from_params(params)
+    accuracies: list[float] = []
+    train_s = eval_s = 0.0
+    samples = 0
+    reason = ""
+    with meter.window() as window:
+        for rep in range(st.repetitions):
+            outcome = train_trial(
+                spec,
+                data,
+                hp,
+                epochs=st.epochs,
+                batch_size=st.batch_size,
+                seed=derive_seed(st.seed, 1, round_no, rep),
+            )
+            train_s += outcome.train_s
+            eval_s += outcome.eval_s
+            samples += outcome.samples
+            if outcome.accuracy is None:
+                reason = f"repetition {rep + 1}: {outcome.reason}"
+                break
+            accuracies.append(outcome.accuracy)
+    m = window.measurement
+    assert m is not None
+    failed = bool(reason)
+    accuracy = None if failed else sum(accuracies) / len(accuracies)
+    spread = None
+    if not failed and len(accuracies) > 1:
+        spread = float(torch.tensor(accuracies, dtype=torch.float64).std().item())
+    record = TrialRecord(
+        study=cfg.study_name,
+        dataset=cfg.dataset.name,
+        model=cfg.model.name,
+        strategy=s.name,
+        space=cfg.space.name,
+        seed=st.seed,
+        round=round_no,
+        status="failed" if failed else "complete",
+        accuracy=accuracy,
+        accuracy_std=spread,
+        energy_j=m.energy_j,
+        energy_source=m.source,
+        gpu_j=m.parts_j.get("gpu"),
+        cpu_j=m.parts_j.get("cpu"),
+        dram_j=m.parts_j.get("dram"),
+        duration_s=time.perf_counter() - start,
+        train_s=train_s,
+        eval_s=eval_s,
+        suggest_s=suggest_s,
+        samples_per_s=samples / train_s if train_s > 0 else None,
+        repetitions=len(accuracies) if not failed else len(accuracies) + 1,
+        reason=reason,
+        params=params,
+    )
+    trial.set_user_attr("round", round_no)
+    trial.set_user_attr(RECORD_ATTR, record.to_attrs())
+    if failed:
+        study.tell(trial, state=TrialState.FAIL)
+    else:
+        study.tell(trial, accuracy)
+    return record
+
+
+# --------------------------------------------------------------------------------------------------
+# The study
+
+
+def summarise(name: str, records: list[TrialRecord], run_dir: Path) -> StudyResult:
+    best_accuracy = best_round = joules_to_best = None
+    scored = [r for r in records if r.status == "complete" and r.accuracy is not None]
+    if scored:
+        best_accuracy = max(r.accuracy for r in scored if r.accuracy is not None)
+        best_round = min(r.round for r in scored if r.accuracy == best_accuracy)
+    energies = [r.energy_j for r in records]
+    metered = all(e is not None for e in energies) and bool(energies)
+    total = sum(e for e in energies if e is not None) if metered else None
+    if metered and best_round is not None:
+        joules_to_best = sum(r.energy_j for r in records if r.round <= best_round and r.energy_j)
+    sources = "+".join(sorted({r.energy_source for r in records})) or "none"
+    return StudyResult(
+        name, len(records), best_accuracy, best_round, joules_to_best, total, sources, run_dir
+    )
+
+
+def run(cfg: Config, run_dir: Path) -> StudyResult:
+    """Run (or resume) one study and return its summary. Raises HarnessError on bad input."""
+    from tqdm import tqdm
+
+    st = cfg.study
+    if st.threads is not None:
+        torch.set_num_threads(st.threads)
+    device = pick_device(st.device)
+    data = load_data(cfg, device)
+    spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
+    try:
+        warm_up(spec, data)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
+    storage = open_storage(st.storage)
+    meter = make_meter(
+        cfg.meter.name,
+        watts_per_core=cfg.meter.watts_per_core,
+        powercap_root=cfg.meter.powercap_root,
+        poll_interval_s=cfg.meter.poll_interval_s,
+    )
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = _open_study(cfg, storage)
+        info = machine_info(meter, device)
+        study.set_user_attr("machine", info)
+        interrupted = _recover_interrupted(study)
+        records = finished_records(study)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / STUDY_FILE).write_text(
+            json.dumps(
+                {"study": cfg.study_name, "storage": st.storage, "config": cfg.fingerprint(),
+                 "machine": info},
+                indent=2,
+            )
+        )
+        writer = TrialsWriter(run_dir, cfg.space.params)
+        writer.rewrite(records)
+        if interrupted:
+            print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
+        dists = distributions(cfg.space.params)
+        bar = tqdm(
+            total=st.rounds, initial=min(len(records), st.rounds), desc=cfg.study_name,
+            unit="round", disable=not st.progress, file=sys.stderr, dynamic_ncols=True,
+        )
+        with bar:
+            for round_no in range(len(records) + 1, st.rounds + 1):
+                record = _run_round(cfg, study, round_no, data, meter, dists)
+                writer.append(record)
+                records.append(record)
+                result = summarise(cfg.study_name, records, run_dir)
+                best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
+                joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
+                bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
+                bar.update(1)
+    finally:
+        meter.close()
+    result = summarise(cfg.study_name, records[: st.rounds], run_dir)
+    print(result.line(), flush=True)
+    return result
+
+
+__all__ = ["HarnessError", "StudyResult", "finished_records", "run"]
