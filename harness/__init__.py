@@ -4,7 +4,8 @@ Map of the package (arrows are the only imports allowed between parts):
 
     __main__   Hydra entry point: compose, validate, call ``study.run``      -> config, study
     config     dataclass schema of every config group, one-line validation
-    study      the round loop, Optuna storage, resume, trial records         -> search, train, energy, data, models, records
+    study      the round loop, Optuna storage, resume, trial records
+               -> search, train, energy, data, models, records
     train      one trial: build model, train with Adam, evaluate             -> models, data
     models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
     data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums

@@ -1,8 +1,8 @@
 """The `harness` command: compose the configuration with Hydra, validate it, run one study.
 
-    harness                                   # the default study (digits, SimpleCNN, bayes)
-    harness model=dense_poly strategy=random study.rounds=16
-    harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
+harness                                   # the default study (digits, SimpleCNN, bayes)
+harness model=dense_poly strategy=random study.rounds=16
+harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import from_container
+from harness.config import from_container, register_configs
 from harness.errors import HarnessError
 
 
@@ -24,6 +24,7 @@ def _conf_dir() -> str:
 
 
 CONF_DIR = _conf_dir()
+register_configs()
 GROUPS = ("dataset", "model", "strategy", "space", "meter", "study", "experiment")
 
 

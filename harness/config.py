@@ -195,8 +195,7 @@ def _build(cls: Any, mapping: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(mapping) - names)
     if unknown:
         raise ConfigError(
-            f"{where}.{unknown[0]} is not a known setting; the settings of {where} are: "
-            f"{_field_names(cls)}"
+            f"{where}.{unknown[0]} is not a known setting; the settings of {where} are: {_field_names(cls)}"
         )
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in mapping.items()}
     try:
@@ -300,5 +299,31 @@ def validate_space(space: SpaceConfig) -> None:
             )
         if name in ("beta1", "beta2") and (rng.low < 0 or rng.high > 1):
             raise ConfigError(f"{where}: Adam's betas lie in [0, 1), got [{rng.low:g}, {rng.high:g}]")
-        if name in ("lr", "epsilon") and rng.low < 0 or name == "weight_decay" and rng.low < 0:
+        if (name in ("lr", "epsilon") and rng.low < 0) or (name == "weight_decay" and rng.low < 0):
             raise ConfigError(f"{where}: low={rng.low:g} must not be negative")
+
+
+# --------------------------------------------------------------------------------------------------
+# The schema node Hydra composes first
+
+
+def schema_defaults() -> dict[str, Any]:
+    """Every group's settings with their defaults, so that any key can be overridden by name.
+
+    Stored untyped: types and values are checked by ``from_container``, which reports each problem
+    in one line (Hydra's own type errors would exit 1 with a stack-trace hint).
+    """
+    return {
+        "dataset": dataclasses.asdict(DatasetConfig()),
+        "model": dataclasses.asdict(ModelConfig()),
+        "strategy": dataclasses.asdict(StrategyConfig()),
+        "space": dataclasses.asdict(SpaceConfig()),
+        "meter": dataclasses.asdict(MeterConfig()),
+        "study": dataclasses.asdict(StudySettings()),
+    }
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="schema", node=schema_defaults())

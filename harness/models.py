@@ -28,9 +28,7 @@ def poly_widths(c: int, h: int, w: int, linear_layers: int) -> list[int]:
 def linear_widths(c: int, h: int, w: int, linear_layers: int) -> list[int]:
     """Hidden widths of DenseLinearNN."""
     size = c * h * w
-    return [
-        max(math.floor(size - (d + 1) * size / linear_layers), c) for d in range(linear_layers - 1)
-    ]
+    return [max(math.floor(size - (d + 1) * size / linear_layers), c) for d in range(linear_layers - 1)]
 
 
 def conv_channels(c: int, conv_layers: int) -> list[int]:

@@ -28,7 +28,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.records import TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
-from harness.train import Hyperparameters, ModelSpec, TensorData, prepare, warm_up, train_trial
+from harness.train import Hyperparameters, ModelSpec, TensorData, prepare, train_trial, warm_up
 
 RECORD_ATTR = "record"
 INTERRUPTED_ATTR = "interrupted"
@@ -68,8 +68,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                f"study.storage={url}: cannot create {path.parent} ({exc.strerror}); "
-                f"choose a writable path"
+                f"study.storage={url}: cannot create {path.parent} ({exc.strerror}); choose a writable path"
             ) from exc
     try:
         return optuna.storages.get_storage(url)
@@ -123,9 +122,7 @@ def machine_info(meter: Meter, device: torch.device) -> dict[str, Any]:
         "python": sys.version.split()[0],
     }
     if device.type == "cuda":
-        info["gpu_names"] = [
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        ]
+        info["gpu_names"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     info.update(meter.describe())
     return info
 
@@ -194,7 +191,7 @@ def _run_round(
     round_no: int,
     data: TensorData,
     meter: Meter,
-    dists: dict[str, optuna.distributions.FloatDistribution],
+    dists: dict[str, optuna.distributions.BaseDistribution],
 ) -> TrialRecord:
     st, s = cfg.study, cfg.strategy
     start = time.perf_counter()
@@ -294,9 +291,7 @@ def summarise(name: str, records: list[TrialRecord], run_dir: Path) -> StudyResu
     if metered and best_round is not None:
         joules_to_best = sum(r.energy_j for r in records if r.round <= best_round and r.energy_j)
     sources = "+".join(sorted({r.energy_source for r in records})) or "none"
-    return StudyResult(
-        name, len(records), best_accuracy, best_round, joules_to_best, total, sources, run_dir
-    )
+    return StudyResult(name, len(records), best_accuracy, best_round, joules_to_best, total, sources, run_dir)
 
 
 def run(cfg: Config, run_dir: Path) -> StudyResult:
@@ -330,8 +325,12 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / STUDY_FILE).write_text(
             json.dumps(
-                {"study": cfg.study_name, "storage": st.storage, "config": cfg.fingerprint(),
-                 "machine": info},
+                {
+                    "study": cfg.study_name,
+                    "storage": st.storage,
+                    "config": cfg.fingerprint(),
+                    "machine": info,
+                },
                 indent=2,
             )
         )
@@ -341,8 +340,13 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
             print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
         dists = distributions(cfg.space.params)
         bar = tqdm(
-            total=st.rounds, initial=min(len(records), st.rounds), desc=cfg.study_name,
-            unit="round", disable=not st.progress, file=sys.stderr, dynamic_ncols=True,
+            total=st.rounds,
+            initial=min(len(records), st.rounds),
+            desc=cfg.study_name,
+            unit="round",
+            disable=not st.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
         )
         with bar:
             for round_no in range(len(records) + 1, st.rounds + 1):

@@ -69,8 +69,13 @@ def load_cifar10(
             verify(extracted / name, sums[name])
         return _assemble(lambda name: (extracted / name).open("rb"))
     found = ensure(
-        (ARCHIVE,), sums, root=root, url=url or URL, allow_download=download,
-        what="cifar10", progress=progress,
+        (ARCHIVE,),
+        sums,
+        root=root,
+        url=url or URL,
+        allow_download=download,
+        what="cifar10",
+        progress=progress,
     )
     try:
         with tarfile.open(found / ARCHIVE, "r:gz") as tar:

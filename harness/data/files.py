@@ -26,8 +26,7 @@ def verify(path: Path, accepted: Sequence[str]) -> None:
     actual = md5sum(path)
     if actual not in accepted:
         raise DataError(
-            f"{path} is corrupted (md5 {actual}, expected {accepted[0]}); "
-            f"delete it and download it again"
+            f"{path} is corrupted (md5 {actual}, expected {accepted[0]}); delete it and download it again"
         )
 
 
@@ -49,8 +48,13 @@ def download(url: str, dest: Path, *, progress: bool = True, timeout_s: float = 
         with urllib.request.urlopen(url, timeout=timeout_s) as response, part.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(
-                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress,
-                file=sys.stderr, leave=False,
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=dest.name,
+                disable=not progress,
+                file=sys.stderr,
+                leave=False,
             ) as bar:
                 for chunk in iter(lambda: response.read(1 << 16), b""):
                     out.write(chunk)

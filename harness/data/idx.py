@@ -65,8 +65,14 @@ def load_fashion_mnist(
 ) -> Dataset:
     sums = dict(checksums) if checksums is not None else CHECKSUMS
     found = ensure(
-        FILES, sums, root=root, extra_dirs=[DEBIAN_DIR], url=url or URL,
-        allow_download=download, what="fashion_mnist", progress=progress,
+        FILES,
+        sums,
+        root=root,
+        extra_dirs=[DEBIAN_DIR],
+        url=url or URL,
+        allow_download=download,
+        what="fashion_mnist",
+        progress=progress,
     )
     arrays = [read_idx(found / name) for name in FILES]
     train_x, train_y, test_x, test_y = arrays

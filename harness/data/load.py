@@ -47,12 +47,18 @@ def load_dataset(
         data = load_digits(seed)
     elif name == "fashion_mnist":
         data = load_fashion_mnist(
-            Path(root or "data/fashion_mnist"), url=url, download=download, checksums=sums,
+            Path(root or "data/fashion_mnist"),
+            url=url,
+            download=download,
+            checksums=sums,
             progress=progress,
         )
     elif name == "cifar10":
         data = load_cifar10(
-            Path(root or "data/cifar10"), url=url, download=download, checksums=sums,
+            Path(root or "data/cifar10"),
+            url=url,
+            download=download,
+            checksums=sums,
             progress=progress,
         )
     elif name == "synthetic":

@@ -70,7 +70,7 @@ class Meter(ABC):
         """What this meter reads, for the study's machine record."""
         return {"meter": self.source}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most meters hold nothing to release
         """Release the device library (NVML shutdown, polling threads)."""
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
-from optuna.distributions import FloatDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution
 
 
 class Range(Protocol):
@@ -28,10 +27,8 @@ def upper(r: Range) -> float:
     return float(np.nextafter(r.high, r.low)) if r.high_exclusive else float(r.high)
 
 
-def distributions(params: Mapping[str, Range]) -> dict[str, FloatDistribution]:
-    return {
-        name: FloatDistribution(float(r.low), upper(r), log=bool(r.log)) for name, r in params.items()
-    }
+def distributions(params: Mapping[str, Range]) -> dict[str, BaseDistribution]:
+    return {name: FloatDistribution(float(r.low), upper(r), log=bool(r.log)) for name, r in params.items()}
 
 
 def grid_values(r: Range, points: int) -> list[float]:
@@ -40,8 +37,7 @@ def grid_values(r: Range, points: int) -> list[float]:
     The paper's grid: low + i * (high - low) / 5 for i = 0..4.
     """
     if r.log:
-        lo, hi = math.log(r.low), math.log(r.high)
-        return [math.exp(lo + i * (hi - lo) / points) for i in range(points)]
+        return [r.low * (r.high / r.low) ** (i / points) for i in range(points)]
     return [r.low + i * (r.high - r.low) / points for i in range(points)]
 
 

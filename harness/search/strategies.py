@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.search.space import Range, distributions, grid
+from harness.search.space import Range, distributions, grid, upper
 
 STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
 
@@ -34,14 +34,15 @@ class SkoptPISampler(BaseSampler):
 
     def __init__(
         self,
-        space: Mapping[str, FloatDistribution],
+        params: Mapping[str, Range],
         *,
         seed: int,
         n_initial_points: int = 1,
         n_candidates: int = 10_000,
         xi: float = 0.01,
     ) -> None:
-        self._space = dict(sorted(space.items()))
+        self._params = dict(sorted(params.items()))
+        self._space = distributions(self._params)
         self._seed = seed
         self._n_initial_points = n_initial_points
         self._n_candidates = n_candidates
@@ -53,8 +54,8 @@ class SkoptPISampler(BaseSampler):
         from skopt.space import Real
 
         dims = [
-            Real(d.low, d.high, prior="log-uniform" if d.log else "uniform", name=name)
-            for name, d in self._space.items()
+            Real(r.low, upper(r), prior="log-uniform" if r.log else "uniform", name=name)
+            for name, r in self._params.items()
         ]
         return Optimizer(
             dims,
@@ -67,9 +68,7 @@ class SkoptPISampler(BaseSampler):
             random_state=self._seed,
         )
 
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return dict(self._space)
 
     def sample_relative(
@@ -77,14 +76,15 @@ class SkoptPISampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        names = list(self._space)
+        names = list(self._params)
         xs, ys = [], []
         for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True):
-            if all(n in t.params for n in names) and t.value is not None:
-                x = [t.params[n] for n in names]
-                if all(d._contains(d.to_internal_repr(v)) for d, v in zip(self._space.values(), x)):
-                    xs.append(x)
-                    ys.append(-float(t.value))
+            if t.value is None or not all(n in t.params for n in names):
+                continue
+            x = [float(t.params[n]) for n in names]
+            if all(r.low <= v <= upper(r) for r, v in zip(self._params.values(), x, strict=True)):
+                xs.append(x)
+                ys.append(-float(t.value))
         optimizer = self._optimizer()
         with warnings.catch_warnings():
             # skopt warns when the random candidates repeat a told point; that is harmless here.
@@ -92,7 +92,7 @@ class SkoptPISampler(BaseSampler):
             if xs:
                 optimizer.tell(xs, ys)
             point = optimizer.ask()
-        return {n: float(v) for n, v in zip(names, point)}
+        return {n: float(v) for n, v in zip(names, point, strict=True)}
 
     def sample_independent(
         self,
@@ -127,7 +127,7 @@ def make_sampler(
             return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=n_startup_trials)
     if name == "bayes_pi":
         return SkoptPISampler(
-            distributions(params),
+            params,
             seed=round_seed,
             n_initial_points=n_initial_points,
             n_candidates=n_candidates,

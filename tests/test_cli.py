@@ -1,0 +1,98 @@
+"""The `harness` command as a user runs it: help, config printing, sweeps, and bad input."""
+
+from __future__ import annotations
+
+import csv
+
+import optuna
+import pytest
+
+from tests.conftest import TINY, run_cli
+
+
+def study_names(db) -> list[str]:
+    if not db.exists():
+        return []
+    return [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")]
+
+
+def test_help_lists_the_groups_and_their_options(tmp_path):
+    out = run_cli(["harness", "--help"], tmp_path)
+    assert out.returncode == 0
+    assert "harness is powered by Hydra" in out.stdout
+    for line in (
+        "strategy: bayes, bayes_pi, grid, qmc, random, tpe",
+        "space: log3, log5, paper3, paper5",
+        "model: dense_linear, dense_poly, simple_cnn",
+        "dataset: cifar10, digits, fashion_mnist, synthetic",
+    ):
+        assert line in out.stdout
+
+
+def test_cfg_job_prints_the_composed_configuration(tmp_path):
+    out = run_cli(["harness", "--cfg", "job", "experiment=paper_rq1"], tmp_path)
+    assert out.returncode == 0
+    assert "epochs: 25" in out.stdout and "repetitions: 8" in out.stdout and "name: bayes_pi" in out.stdout
+
+
+def test_a_study_and_a_multirun_sweep(tmp_path):
+    db = tmp_path / "o.db"
+    args = [
+        "harness",
+        "-m",
+        "strategy=random,grid",
+        "model=dense_poly",
+        "study.rounds=2",
+        f"study.storage=sqlite:///{db}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        *TINY,
+    ]
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = sorted(p.parent.name for p in (tmp_path / "sweep").rglob("trials.csv"))
+    assert runs == ["synthetic-dense_poly-grid-paper3-s0", "synthetic-dense_poly-random-paper3-s0"]
+    assert sorted(study_names(db)) == runs
+    assert out.stdout.count("best accuracy") == 2
+    # Re-running the same command resumes: nothing new is trained, nothing is duplicated.
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0
+    for path in (tmp_path / "sweep").rglob("trials.csv"):
+        with path.open() as fh:
+            assert [r["round"] for r in csv.DictReader(fh)] == ["1", "2"]
+
+
+BAD = [
+    (["model=resnet"], "model=resnet is not an option of model; choose one of: dense_linear"),
+    (["strategy=grid,annealing"], "strategy=annealing is not an option of strategy"),
+    (["study.rounds=0"], "study.rounds=0 must be at least 1"),
+    (["study.rounds=abc"], "study.rounds='abc' must be an integer"),
+    (["study.batch_size=0"], "study.batch_size=0 must be at least 1"),
+    (["study.epochs=0"], "study.epochs=0 must be at least 1"),
+    (["space.params.lr.low=0.5"], "space.params.lr: low=0.5 is not below high=0.1"),
+    (["space=log3", "space.params.lr.low=0"], "space.params.lr: a log scale needs positive bounds"),
+    (["strategy=grid", "study.rounds=200"], "study.rounds=200 exceeds the 125 cells of the grid"),
+    (["study.storage=nosuchdb://x/y"], "study.storage=nosuchdb://x/y cannot be opened"),
+    (["dataset=cifar10", "dataset.download=false"], "cifar10: missing cifar-10-python.tar.gz"),
+    (["model.conv_layers=5"], "model.conv_layers=5 halves a 8x8 image to nothing"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_input_is_one_line_exit_2_and_creates_no_study(tmp_path, overrides, message):
+    db = tmp_path / "o.db"
+    args = [
+        "harness",
+        *TINY[1:],
+        f"study.storage=sqlite:///{db}",
+        f"dataset.root={tmp_path}/nothing",
+        *overrides,
+    ]
+    if not any(o.startswith("dataset=") for o in overrides):
+        args.insert(1, TINY[0])
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("harness: error: ") and message in lines[0]
+    assert study_names(db) == []
+    assert not list(tmp_path.rglob("trials.csv"))

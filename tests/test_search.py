@@ -1,0 +1,108 @@
+"""The shared contract every strategy passes, and the paper's grid."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import optuna
+import pytest
+
+from harness.config import ParamRange
+from harness.search import distributions, grid_values, make_sampler
+from harness.search.strategies import STRATEGIES, derive_seed
+
+PAPER5 = {
+    "lr": ParamRange(1e-5, 0.1),
+    "beta1": ParamRange(0.1, 1.0),
+    "beta2": ParamRange(0.8, 1.0),
+    "epsilon": ParamRange(1e-9, 1e-7),
+    "weight_decay": ParamRange(0.0, 0.1),
+}
+LOG3 = {
+    "lr": ParamRange(1e-5, 0.1, log=True),
+    "beta1": ParamRange(0.1, 1.0),
+    "beta2": ParamRange(0.8, 1.0),
+}
+
+
+def objective(params: dict[str, float]) -> float:
+    """A smooth stand-in for accuracy with its optimum inside the space."""
+    return -sum(
+        (math.log10(v) + 3 if k == "lr" else v - 0.5) ** 2 for k, v in params.items() if k != "epsilon"
+    )
+
+
+def propose(
+    strategy: str, space: dict[str, ParamRange], rounds: int, seed: int = 0
+) -> list[dict[str, float]]:
+    """Drive the sampler through the same ask/tell loop as the study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    dists = distributions(space)
+    out = []
+    for r in range(1, rounds + 1):
+        study.sampler = make_sampler(
+            strategy,
+            space,
+            study_seed=seed,
+            round_seed=derive_seed(seed, 0, r),
+            n_startup_trials=3,
+            n_candidates=500,
+        )
+        trial = study.ask(dists)
+        out.append(dict(trial.params))
+        study.tell(trial, objective(trial.params))
+    return out
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("space", [PAPER5, LOG3], ids=["paper5", "log3"])
+def test_proposals_lie_inside_the_space(strategy, space):
+    for params in propose(strategy, space, 8):
+        assert set(params) == set(space)
+        for name, value in params.items():
+            assert space[name].low <= value < space[name].high, (name, value)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_same_seed_same_proposals_other_seed_other_proposals(strategy):
+    a = propose(strategy, LOG3, 6, seed=1)
+    b = propose(strategy, LOG3, 6, seed=1)
+    c = propose(strategy, LOG3, 6, seed=2)
+    assert a == b
+    assert a != c
+
+
+def test_grid_is_the_papers_five_values_and_never_repeats_a_cell():
+    space = {k: PAPER5[k] for k in ("lr", "beta1", "beta2")}
+    proposals = propose("grid", space, 64)
+    cells = {tuple(p[k] for k in sorted(p)) for p in proposals}
+    assert len(cells) == 64
+    expected = {k: {r.low + i * (r.high - r.low) / 5 for i in range(5)} for k, r in space.items()}
+    for p in proposals:
+        for k, v in p.items():
+            assert v in expected[k]
+    assert max(p["beta1"] for p in proposals) == pytest.approx(0.82)  # 1.0 is never reached
+
+
+def test_grid_order_is_a_seeded_shuffle_not_the_lexicographic_order():
+    space = {k: PAPER5[k] for k in ("lr", "beta1")}
+    first = propose("grid", space, 10, seed=0)
+    assert first != sorted(first, key=lambda p: (p["beta1"], p["lr"]))
+    assert first != propose("grid", space, 10, seed=5)
+
+
+def test_log_grid_is_geometric():
+    values = grid_values(ParamRange(1e-5, 0.1, log=True), 5)
+    ratios = [b / a for a, b in itertools.pairwise(values)]
+    assert values[0] == pytest.approx(1e-5)
+    assert ratios == pytest.approx([10**0.8] * 4)
+
+
+@pytest.mark.parametrize("strategy", ["bayes_pi", "bayes", "tpe"])
+def test_model_based_strategies_beat_random_draws_on_a_smooth_objective(strategy):
+    # After its start-up rounds a model-based search proposes better points than random search.
+    guided = sorted(objective(p) for p in propose(strategy, LOG3, 20, seed=3)[10:])
+    random = sorted(objective(p) for p in propose("random", LOG3, 20, seed=3)[10:])
+    assert guided[5] > random[5]  # medians of the last ten rounds

@@ -1,0 +1,177 @@
+"""Real small studies: every strategy and model, determinism, failures, resume."""
+
+from __future__ import annotations
+
+import csv
+
+import optuna
+import pytest
+
+from harness import study as study_mod
+from harness.config import STRATEGIES
+from harness.errors import ConfigError
+from harness.records import COLUMNS, REQUIRED
+
+
+def read_rows(run_dir):
+    with (run_dir / "trials.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_a_real_study(make_config, tmp_path, strategy):
+    cfg = make_config(f"strategy={strategy}", "study.rounds=4", "strategy.n_candidates=200")
+    result = study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert [int(r["round"]) for r in rows] == [1, 2, 3, 4]
+    assert set(COLUMNS) <= set(rows[0]) and {"p_lr", "p_beta1", "p_beta2"} <= set(rows[0])
+    assert all(r["study"] == f"synthetic-simple_cnn-{strategy}-paper3-s0" for r in rows)
+    for r in rows:
+        assert r["energy_source"] == "estimate" and float(r["energy_j"]) > 0
+        assert float(r["duration_s"]) >= float(r["train_s"]) > 0
+        assert float(r["samples_per_s"]) > 0
+        if r["status"] == "complete":
+            assert 0.0 <= float(r["accuracy"]) <= 1.0
+        else:
+            assert r["accuracy"] == "" and r["reason"]
+    assert result.rounds == 4
+    assert result.best_accuracy == max(float(r["accuracy"]) for r in rows if r["accuracy"])
+
+
+@pytest.mark.parametrize("model", ["dense_poly", "dense_linear", "simple_cnn"])
+def test_every_model_trains_and_learns_the_synthetic_classes(make_config, tmp_path, model):
+    # A sensible learning rate on learnable data must beat chance (0.1) clearly.
+    cfg = make_config(
+        f"model={model}",
+        "strategy=random",
+        "study.rounds=2",
+        "study.epochs=3",
+        "space.params.lr.low=0.001",
+        "space.params.lr.high=0.01",
+    )
+    result = study_mod.run(cfg, tmp_path / "run")
+    assert result.best_accuracy is not None and result.best_accuracy > 0.5
+
+
+def test_the_same_command_gives_the_same_accuracies(make_config, tmp_path):
+    a = study_mod.run(make_config("strategy=random", "study.rounds=3", "study.name=a"), tmp_path / "a")
+    b = study_mod.run(make_config("strategy=random", "study.rounds=3", "study.name=b"), tmp_path / "b")
+    rows_a, rows_b = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
+    for key in ("accuracy", "p_lr", "p_beta1", "p_beta2"):
+        assert [r[key] for r in rows_a] == [r[key] for r in rows_b]
+    assert a.best_accuracy == b.best_accuracy
+
+
+def test_repetitions_are_averaged_and_their_spread_recorded(make_config, tmp_path):
+    cfg = make_config("strategy=random", "study.rounds=2", "study.repetitions=3")
+    study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert all(r["repetitions"] == "3" for r in rows)
+    assert all(r["accuracy_std"] != "" for r in rows if r["status"] == "complete")
+
+
+def test_a_diverging_round_fails_with_a_reason_and_the_study_goes_on(make_config, tmp_path):
+    cfg = make_config(
+        "strategy=random",
+        "study.rounds=3",
+        "model=dense_poly",
+        "space.params.lr.low=1e30",
+        "space.params.lr.high=1e31",
+    )
+    result = study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert len(rows) == 3
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed, "a learning rate of 1e30 must overflow float32"
+    assert all(r["reason"].startswith("repetition 1: diverged at epoch ") for r in failed)
+    assert all(r["accuracy"] == "" and float(r["energy_j"]) > 0 for r in failed)
+    assert result.rounds == 3
+
+
+def test_all_five_hyperparameters_reach_adam(make_config, tmp_path, monkeypatch):
+    seen = []
+    real_adam = study_mod.train_trial.__globals__["torch"].optim.Adam
+
+    class SpyAdam(real_adam):  # the library boundary: record what torch receives
+        def __init__(self, params, **kwargs):
+            seen.append(kwargs)
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr("torch.optim.Adam", SpyAdam)
+    cfg = make_config("strategy=random", "space=paper5", "study.rounds=2")
+    study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    trial_kwargs = seen[-2:]
+    for row, kwargs in zip(rows, trial_kwargs, strict=True):
+        assert kwargs["lr"] == float(row["p_lr"])
+        assert kwargs["betas"] == (float(row["p_beta1"]), float(row["p_beta2"]))
+        assert kwargs["eps"] == float(row["p_epsilon"])
+        assert kwargs["weight_decay"] == float(row["p_weight_decay"])
+
+
+def test_resume_reruns_the_interrupted_round_and_stops_at_the_configured_count(make_config, tmp_path):
+    cfg3 = make_config("strategy=random", "study.rounds=3")
+    study_mod.run(cfg3, tmp_path / "run")
+    before = read_rows(tmp_path / "run")
+    # The state a killed process leaves behind: round 4 asked and RUNNING, never told.
+    storage = cfg3.study.storage
+    study = optuna.load_study(study_name=cfg3.study_name, storage=storage)
+    dists = study_mod.distributions(cfg3.space.params)
+    orphan = study.ask(dists)
+    orphan_params = dict(orphan.params)
+
+    cfg5 = make_config("strategy=random", "study.rounds=5")
+    result = study_mod.run(cfg5, tmp_path / "run")
+    after = read_rows(tmp_path / "run")
+    assert [int(r["round"]) for r in after] == [1, 2, 3, 4, 5]
+    assert after[:3] == before  # finished rounds are kept as they are
+    assert float(after[3]["p_lr"]) == orphan_params["lr"]  # the interrupted round, run again
+    assert result.rounds == 5
+    states = [t.state for t in optuna.load_study(study_name=cfg5.study_name, storage=storage).trials]
+    assert (
+        states.count(optuna.trial.TrialState.COMPLETE) + states.count(optuna.trial.TrialState.FAIL) == 6
+    )  # 5 rounds + the interrupted attempt
+    # Running the finished study again changes nothing.
+    again = study_mod.run(cfg5, tmp_path / "run")
+    assert read_rows(tmp_path / "run") == after and again.rounds == 5
+
+
+def test_resumed_study_proposes_what_an_uninterrupted_one_would(make_config, tmp_path):
+    straight = make_config(
+        "strategy=tpe", "study.rounds=4", "study.name=straight", "strategy.n_startup_trials=2"
+    )
+    study_mod.run(straight, tmp_path / "a")
+    study_mod.run(
+        make_config("strategy=tpe", "study.rounds=2", "study.name=split", "strategy.n_startup_trials=2"),
+        tmp_path / "b",
+    )
+    study_mod.run(
+        make_config("strategy=tpe", "study.rounds=4", "study.name=split", "strategy.n_startup_trials=2"),
+        tmp_path / "b",
+    )
+    a, b = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
+    assert [r["p_lr"] for r in a] == [r["p_lr"] for r in b]
+    assert [r["accuracy"] for r in a] == [r["accuracy"] for r in b]
+
+
+def test_resuming_with_other_settings_is_refused(make_config, tmp_path):
+    study_mod.run(make_config("strategy=random", "study.rounds=1"), tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"already exists .* other settings"):
+        study_mod.run(make_config("strategy=random", "study.rounds=1", "study.epochs=2"), tmp_path / "run")
+
+
+def test_trials_csv_has_the_contract_columns(make_config, tmp_path):
+    study_mod.run(make_config("strategy=grid", "study.rounds=2"), tmp_path / "run")
+    header = (tmp_path / "run" / "trials.csv").read_text().splitlines()[0].split(",")
+    for column in (
+        *REQUIRED,
+        "status",
+        "space",
+        "energy_source",
+        "duration_s",
+        "train_s",
+        "eval_s",
+        "suggest_s",
+        "samples_per_s",
+    ):
+        assert column in header
