@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 TRIALS_FILE = "trials.csv"
+# Optuna user attributes under which each trial keeps its record.
+RECORD_ATTR = "record"
+INTERRUPTED_ATTR = "interrupted"
 
 # Fixed columns, in order; p_<name> hyperparameter columns follow them.
 COLUMNS = (

@@ -25,13 +25,11 @@ from harness.config import Config
 from harness.data import load_dataset
 from harness.energy import Meter, make_meter
 from harness.errors import ConfigError, HarnessError
-from harness.records import TrialRecord, TrialsWriter
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
 from harness.train import Hyperparameters, ModelSpec, TensorData, prepare, train_trial, warm_up
 
-RECORD_ATTR = "record"
-INTERRUPTED_ATTR = "interrupted"
 STUDY_FILE = "study.json"
 
 

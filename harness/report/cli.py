@@ -1,0 +1,134 @@
+"""`harness-report INPUT... --out DIR`: reduce trial tables to rounds and joules to optimal accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.report.load import load
+from harness.report.paper import PAPER_REPETITIONS, read_paper_csv
+from harness.report.reduce import Definitions, markdown_table, reduce_strategies, reduce_studies
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness-report",
+        description="Reduce trial tables: rounds and joules each strategy needed to reach its optimum.",
+    )
+    p.add_argument(
+        "inputs", nargs="*", help="run or sweep directories, trials CSV/Parquet files, storage URLs"
+    )
+    p.add_argument("--out", type=Path, required=True, help="directory for summary.csv, summary.md and plots")
+    p.add_argument(
+        "--paper",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a published RQ1 CSV of Yarally et al. to reduce beside ours (repeatable)",
+    )
+    p.add_argument(
+        "--paper-repetitions",
+        type=int,
+        default=PAPER_REPETITIONS,
+        help="trainings per published round; their energy column is per training (default 8)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="rounds_to_best counts the first round within this of the study's best (default 0)",
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=0.01,
+        help="target = best accuracy of the (dataset, model, space) group minus delta (default 0.01)",
+    )
+    p.add_argument(
+        "--target", type=float, default=None, help="an absolute accuracy target instead of --delta"
+    )
+    p.add_argument("--gqi-alpha", type=float, default=1.0, help="GQI's accuracy exponent (default 1)")
+    p.add_argument("--gqi-beta", type=float, default=1.0, help="GQI's scale factor (default 1)")
+    p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    return p
+
+
+def report(args: argparse.Namespace) -> int:
+    if args.tolerance < 0 or args.delta < 0:
+        raise HarnessError("--tolerance and --delta must not be negative")
+    if args.target is not None and not 0 < args.target <= 1:
+        raise HarnessError(f"--target={args.target} must be an accuracy in (0, 1]")
+    if not args.inputs and not args.paper:
+        raise HarnessError(
+            "give at least one input (a run directory, trials.csv or storage URL) or --paper FILE"
+        )
+    papers = [read_paper_csv(p, repetitions=args.paper_repetitions) for p in args.paper]
+    loaded = load(args.inputs, extra=papers)
+    definitions = Definitions(args.tolerance, args.delta, args.target, args.gqi_alpha, args.gqi_beta)
+    summary = reduce_studies(loaded.trials, definitions)
+    by_strategy = reduce_strategies(summary)
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    by_strategy.to_csv(out / "summary_by_strategy.csv", index=False)
+    table = markdown_table(by_strategy)
+    estimated = sorted(set(loaded.trials["energy_source"]) & {"estimate", "none", ""})
+    notes = []
+    if estimated:
+        notes.append(
+            f"Energy sources include {', '.join(s or 'missing' for s in estimated)}: "
+            "these joules are not hardware readings."
+        )
+    if loaded.missing_jobs:
+        notes.append(f"{len(loaded.missing_jobs)} sweep job(s) have no trials yet and are left out.")
+    definitions_text = (
+        f"rounds/joules to best: first round within {args.tolerance:g} of the study's own best; "
+        + (
+            f"target: accuracy {args.target:g}."
+            if args.target is not None
+            else f"target: best of the (dataset, model, space) group minus {args.delta:g}."
+        )
+        + " Intervals: 95% bootstrap of the mean over seeds (none for a single seed)."
+    )
+    (out / "summary.md").write_text(
+        "# Rounds and joules to optimal accuracy\n\n"
+        + table
+        + "\n"
+        + definitions_text
+        + "\n"
+        + "".join(f"\n{n}\n" for n in notes)
+    )
+    print(table)
+    print(definitions_text)
+    for note in notes:
+        print(note)
+    if not args.no_plots:
+        from harness.report import plots
+
+        written = [
+            *plots.plot_convergence(loaded.trials, out, by="energy", svg=args.svg),
+            *plots.plot_convergence(loaded.trials, out, by="rounds", svg=args.svg),
+            *plots.plot_pareto(loaded.trials, out, svg=args.svg),
+            *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),
+        ]
+        print(f"plots: {', '.join(str(p) for p in written)}")
+    print(f"tables: {out / 'summary.csv'}, {out / 'summary_by_strategy.csv'}, {out / 'summary.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        sys.exit(report(args))
+    except HarnessError as exc:
+        print(f"harness-report: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Gather trial tables from run directories, sweep directories, CSV/Parquet files and Optuna storages.
+
+Reads tables only: no torch, no training code. Failed and pruned rounds keep their energy and lose
+their accuracy. A table without a status column is taken as all complete.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, REQUIRED, TRIALS_FILE, TrialRecord
+
+NUMERIC = ("seed", "round", "accuracy", "energy_j")
+
+
+@dataclass
+class Loaded:
+    trials: pd.DataFrame
+    sources: list[str] = field(default_factory=list)
+    missing_jobs: list[Path] = field(default_factory=list)  # sweep jobs with no trials yet
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except ImportError as exc:
+        raise HarnessError(f"{path}: reading Parquet needs pyarrow ({exc}); pip install pyarrow") from exc
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HarnessError(f"{path} is not a readable table ({first}); give a trials.csv") from exc
+
+
+def read_storage(url: str) -> pd.DataFrame:
+    """Every recorded round of every study in an Optuna storage."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        summaries = optuna.get_all_study_summaries(url, include_best_trial=False)
+    except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
+        raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
+    rows = []
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=url)
+        for trial in study.get_trials(deepcopy=False):
+            attrs = trial.user_attrs.get(RECORD_ATTR)
+            if attrs is not None and not trial.user_attrs.get(INTERRUPTED_ATTR):
+                rows.append(TrialRecord.from_attrs(attrs, trial.params).row())
+    return pd.DataFrame(rows)
+
+
+def _expand(item: str, loaded: Loaded) -> list[tuple[str, pd.DataFrame]]:
+    if "://" in item:
+        return [(item, read_storage(item))]
+    path = Path(item)
+    if path.is_file():
+        return [(str(path), _read_table(path))]
+    if path.is_dir():
+        tables = sorted(path.rglob(TRIALS_FILE))
+        # A Hydra job directory (it has .hydra/) without a trials.csv has not recorded a round yet.
+        for job in sorted(p.parent for p in path.rglob(".hydra")):
+            if not (job / TRIALS_FILE).exists():
+                loaded.missing_jobs.append(job)
+        return [(str(t), _read_table(t)) for t in tables]
+    raise HarnessError(
+        f"{item} does not exist; give run or sweep directories, CSV/Parquet files or a storage URL"
+    )
+
+
+def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """Check the required columns and coerce types; accuracy of unfinished rounds becomes NaN."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise HarnessError(
+            f"{origin} lacks the column(s) {', '.join(missing)}; a trial table needs {', '.join(REQUIRED)}"
+        )
+    frame = frame.copy()
+    if "status" not in frame.columns:
+        frame["status"] = "complete"
+    frame["status"] = frame["status"].fillna("complete").astype(str)
+    for column in NUMERIC:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame.loc[frame["status"] != "complete", "accuracy"] = float("nan")
+    for column in ("space", "energy_source"):
+        if column not in frame.columns:
+            frame[column] = ""
+        frame[column] = frame[column].fillna("").astype(str)
+    if "origin" not in frame.columns:
+        frame["origin"] = "harness"
+    for column in ("study", "dataset", "model", "strategy"):
+        frame[column] = frame[column].astype(str)
+    return frame
+
+
+def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
+    loaded = Loaded(pd.DataFrame())
+    frames = []
+    for item in inputs:
+        for origin, table in _expand(item, loaded):
+            if len(table):
+                frames.append(normalise(table, origin))
+                loaded.sources.append(origin)
+    frames += [normalise(f, "paper") for f in extra or []]
+    if not frames:
+        raise HarnessError(
+            f"no trial rows found in {', '.join(inputs) or 'the inputs'}; give run directories, "
+            f"sweep directories, trials.csv files or an Optuna storage URL"
+        )
+    trials = pd.concat(frames, ignore_index=True)
+    trials = trials.sort_values(["study", "origin", "round"], kind="stable")
+    duplicated = trials.duplicated(["origin", "study", "round"], keep="last")
+    if duplicated.any():  # the same study read twice (a run dir and its storage): keep one copy
+        trials = trials[~duplicated]
+    loaded.trials = trials.reset_index(drop=True)
+    for job in loaded.missing_jobs:
+        print(f"harness-report: {job} has no trials yet (job missing or still running)", file=sys.stderr)
+    return loaded

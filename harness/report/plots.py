@@ -1,0 +1,211 @@
+"""The report's figures: convergence against energy and rounds, per-round Pareto scatter, joules to target.
+
+One panel per (dataset, model, space) group and origin; one colour per strategy throughout; the
+energy source is named in every panel title, so an estimate is never mistaken for a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from harness.report.reduce import GROUP
+
+STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
+COLOURS = {s: matplotlib.colormaps["tab10"](i)[:3] for i, s in enumerate(STRATEGY_ORDER)}
+GRID_POINTS = 300
+
+
+def _colour(strategy: str) -> tuple[float, float, float]:
+    return COLOURS.get(strategy, (0.3, 0.3, 0.3))
+
+
+def _strategies(frame: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(frame["strategy"]))
+    return sorted(present, key=lambda s: (STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99, s))
+
+
+def _panels(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    for keys, frame in trials.groupby(GROUP, sort=True):
+        origin, dataset, model, space = keys
+        sources = ", ".join(sorted(set(frame["energy_source"]) - {""})) or "none"
+        prefix = "paper: " if origin == "paper" else ""
+        yield f"{prefix}{dataset} / {model} / {space}\nenergy: {sources}", frame
+
+
+def _figure(n: int) -> tuple[Figure, list[Axes]]:
+    """A figure of n panels, three to a row. Built without pyplot: no global backend is touched."""
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(5.2 * cols, 4.0 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per study and round: cumulative joules and the best accuracy reached so far."""
+    out = []
+    for _, t in trials.groupby(["origin", "study"], sort=False):
+        t = t.sort_values("round")
+        best = t["accuracy"].fillna(-np.inf).cummax().replace(-np.inf, np.nan)
+        cumulative = t["energy_j"].cumsum().where(t["energy_j"].notna().cumprod().astype(bool))
+        out.append(t.assign(best_so_far=best.to_numpy(), cumulative_j=cumulative.to_numpy()))
+    return pd.concat(out, ignore_index=True)
+
+
+def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """A step function (value after each x) sampled on ``grid``; NaN outside the study's own span."""
+    index = np.searchsorted(x, grid, side="right") - 1
+    values = y[np.clip(index, 0, len(y) - 1)].astype(float)
+    values[(index < 0) | (grid > x[-1])] = np.nan
+    return values
+
+
+def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label: str, colour) -> None:
+    curves = []
+    for _, t in frame.groupby("study"):
+        t = t.dropna(subset=[x_column])
+        if len(t):
+            curves.append(_on_grid(t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float), grid))
+    if not curves:
+        return
+    stack = np.vstack(curves)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no seed there yet
+        median = np.nanmedian(stack, axis=0)
+        q25, q75 = np.nanpercentile(stack, [25, 75], axis=0)
+    n = len(curves)
+    ax.plot(grid, median, color=colour, lw=1.8, label=f"{label} (median of {n} seeds)" if n > 1 else label)
+    if n > 1:
+        ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0)
+
+
+def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
+    fig.tight_layout()
+    paths = [out / f"{stem}.png"]
+    fig.savefig(paths[0], dpi=130)
+    if svg:
+        paths.append(out / f"{stem}.svg")
+        fig.savefig(paths[1])
+    return paths
+
+
+def plot_convergence(trials: pd.DataFrame, out: Path, *, by: str, svg: bool = False) -> list[Path]:
+    """Best-so-far accuracy against cumulative joules (by='energy', log x) or rounds (by='rounds')."""
+    curves = best_so_far(trials)
+    panels = list(_panels(curves))
+    fig, axes = _figure(len(panels))
+    for ax, (title, frame) in zip(axes, panels, strict=True):
+        x_column = "cumulative_j" if by == "energy" else "round"
+        x = frame[x_column].dropna()
+        x = x[x > 0] if by == "energy" else x
+        if x.empty:
+            ax.text(0.5, 0.5, "no energy readings", ha="center", va="center", transform=ax.transAxes)
+        else:
+            if by == "energy":
+                grid = np.geomspace(x.min(), x.max(), GRID_POINTS)
+                ax.set_xscale("log")
+                ax.set_xlabel("cumulative energy (J, log scale)")
+            else:
+                grid = np.arange(1, int(x.max()) + 1, dtype=float)
+                ax.set_xlabel("search round")
+            for strategy in _strategies(frame):
+                _band(ax, frame[frame["strategy"] == strategy], x_column, grid, strategy, _colour(strategy))
+        ax.set_ylabel("best-so-far test accuracy")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    stem = "convergence_energy" if by == "energy" else "convergence_rounds"
+    return _save(fig, out, stem, svg)
+
+
+def pareto_front(energy: np.ndarray, accuracy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points no other point beats on both less energy and higher accuracy, by rising energy."""
+    keep = ~(np.isnan(energy) | np.isnan(accuracy))
+    energy, accuracy = energy[keep], accuracy[keep]
+    order = np.lexsort((-accuracy, energy))
+    front_e, front_a, best = [], [], -np.inf
+    for i in order:
+        if accuracy[i] > best:
+            front_e.append(energy[i])
+            front_a.append(accuracy[i])
+            best = accuracy[i]
+    return np.array(front_e), np.array(front_a)
+
+
+def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
+    panels = list(_panels(trials))
+    fig, axes = _figure(len(panels))
+    for ax, (title, frame) in zip(axes, panels, strict=True):
+        for strategy in _strategies(frame):
+            s = frame[frame["strategy"] == strategy]
+            ax.scatter(s["energy_j"], s["accuracy"], s=14, alpha=0.6, color=_colour(strategy), label=strategy)
+        fe, fa = pareto_front(frame["energy_j"].to_numpy(float), frame["accuracy"].to_numpy(float))
+        if len(fe):
+            ax.step(fe, fa, where="post", color="black", lw=1.2, label="Pareto front")
+        energies = frame["energy_j"].dropna()
+        if len(energies) and energies.min() > 0 and energies.max() / energies.min() > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel("energy of the round (J)")
+        ax.set_ylabel("test accuracy of the round")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, out, "pareto", svg)
+
+
+def plot_joules_to_target(by_strategy: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
+    panels = list(by_strategy.groupby(GROUP, sort=True))
+    fig, axes = _figure(len(panels))
+    for ax, (keys, frame) in zip(axes, panels, strict=True):
+        origin, dataset, model, space = keys
+        strategies = _strategies(frame)
+        frame = frame.set_index("strategy").loc[strategies]
+        means = frame["joules_to_target_mean"].to_numpy(float)
+        low = means - frame["joules_to_target_ci_low"].to_numpy(float)
+        high = frame["joules_to_target_ci_high"].to_numpy(float) - means
+        errors = np.nan_to_num(np.vstack([low, high]), nan=0.0)
+        positions = np.arange(len(strategies))
+        ax.bar(positions, np.nan_to_num(means), color=[_colour(s) for s in strategies], alpha=0.85)
+        has_ci = ~np.isnan(frame["joules_to_target_ci_low"].to_numpy(float))
+        if has_ci.any():
+            ax.errorbar(
+                positions[has_ci],
+                means[has_ci],
+                yerr=errors[:, has_ci],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+                lw=1,
+            )
+        for x, (_, row) in zip(positions, frame.iterrows(), strict=True):
+            text = f"{row['reached_target']}/{row['seeds']} reached"
+            if math.isnan(row["joules_to_target_mean"]):
+                text = f"not reached\n(0/{row['seeds']})"
+            ax.annotate(
+                text,
+                (x, np.nan_to_num(row["joules_to_target_mean"])),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                xytext=(0, 3),
+                textcoords="offset points",
+            )
+        ax.set_xticks(positions, strategies)
+        ax.set_ylabel("joules to target (J; mean, 95% bootstrap CI)")
+        prefix = "paper: " if origin == "paper" else ""
+        sources = ", ".join(sorted(set(";".join(frame["energy_sources"]).split(";")) - {""}))
+        ax.set_title(f"{prefix}{dataset} / {model} / {space}\nenergy: {sources or 'none'}", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, out, "joules_to_target", svg)

@@ -1,0 +1,147 @@
+"""Rounds and joules to optimal accuracy, per study and per strategy across seeds.
+
+Definitions (the paper's, plus a shared target):
+- rounds_to_best: the first round whose accuracy reaches the study's own best minus ``tolerance``
+  (0 by default: the first round at which the best accuracy appears).
+- joules_to_best: energy summed over rounds 1..rounds_to_best, failed rounds included.
+- target: the best accuracy of any study in the same (dataset, model, space) group minus ``delta``,
+  or an absolute ``target``; rounds_to_target / joules_to_target are empty when never reached.
+- A sum over a round with no energy reading is empty, never a partial sum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.report.metrics import accuracy_per_kj, bootstrap_ci, gqi
+
+GROUP = ["origin", "dataset", "model", "space"]
+STRATEGY_GROUP = [*GROUP, "strategy"]
+
+
+@dataclass(frozen=True)
+class Definitions:
+    tolerance: float = 0.0
+    delta: float = 0.01
+    target: float | None = None  # absolute accuracy target; overrides delta
+    gqi_alpha: float = 1.0
+    gqi_beta: float = 1.0
+
+
+def _energy_to(trials: pd.DataFrame, round_no: float) -> float:
+    if math.isnan(round_no):
+        return math.nan
+    span = trials.loc[trials["round"] <= round_no, "energy_j"]
+    return float(span.sum()) if span.notna().all() else math.nan
+
+
+def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
+    reached = trials.loc[trials["accuracy"] >= level, "round"]
+    return float(reached.min()) if len(reached) else math.nan
+
+
+def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
+    """One row per study (summary.csv)."""
+    rows = []
+    for (origin, study), t in trials.groupby(["origin", "study"], sort=True):
+        t = t.sort_values("round")
+        best = float(t["accuracy"].max()) if t["accuracy"].notna().any() else math.nan
+        rounds_to_best = _first_round_reaching(t, best - d.tolerance) if not math.isnan(best) else math.nan
+        joules_to_best = _energy_to(t, rounds_to_best)
+        first = t.iloc[0]
+        rows.append(
+            {
+                "origin": origin,
+                "study": study,
+                "dataset": first["dataset"],
+                "model": first["model"],
+                "strategy": first["strategy"],
+                "space": first["space"],
+                "seed": int(first["seed"]),
+                "rounds": int(t["round"].max()),
+                "failed_rounds": int((t["status"] != "complete").sum()),
+                "best_accuracy": best,
+                "rounds_to_best": rounds_to_best,
+                "joules_to_best": joules_to_best,
+                "total_joules": _energy_to(t, t["round"].max()),
+                "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
+                "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
+                "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
+            }
+        )
+    summary = pd.DataFrame(rows)
+    # The shared target of each (origin, dataset, model, space) group.
+    if d.target is not None:
+        summary["target"] = d.target
+    else:
+        summary["target"] = summary.groupby(GROUP)["best_accuracy"].transform("max") - d.delta
+    to_target = []
+    for _, row in summary.iterrows():
+        t = trials[(trials["origin"] == row["origin"]) & (trials["study"] == row["study"])]
+        r = _first_round_reaching(t, row["target"])
+        to_target.append((r, _energy_to(t.sort_values("round"), r)))
+    summary["rounds_to_target"] = [r for r, _ in to_target]
+    summary["joules_to_target"] = [j for _, j in to_target]
+    return summary
+
+
+def _stats(values: pd.Series, prefix: str, seed: int) -> dict[str, float]:
+    v = values.dropna().to_numpy(dtype=float)
+    low, high = bootstrap_ci(v, seed=seed)
+    return {
+        f"{prefix}_mean": float(v.mean()) if len(v) else math.nan,
+        f"{prefix}_median": float(np.median(v)) if len(v) else math.nan,
+        f"{prefix}_ci_low": low,
+        f"{prefix}_ci_high": high,
+    }
+
+
+def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per (origin, dataset, model, space, strategy) across seeds (summary_by_strategy.csv)."""
+    rows = []
+    for keys, s in summary.groupby(STRATEGY_GROUP, sort=True):
+        row = dict(zip(STRATEGY_GROUP, keys, strict=True))
+        row["seeds"] = len(s)
+        row["reached_target"] = int(s["rounds_to_target"].notna().sum())
+        row["best_accuracy_mean"] = float(s["best_accuracy"].mean())
+        row["energy_sources"] = ";".join(sorted(set(";".join(s["energy_sources"]).split(";")) - {""}))
+        for column in ("rounds_to_best", "joules_to_best", "rounds_to_target", "joules_to_target"):
+            row.update(_stats(s[column], column, seed))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(by_strategy: pd.DataFrame) -> str:
+    """The terminal/Markdown view: one line per strategy within each group."""
+
+    def fmt(value: float, digits: int = 1) -> str:
+        return (
+            "–"
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else f"{value:,.{digits}f}"
+        )
+
+    def interval(row: pd.Series, prefix: str, digits: int = 1) -> str:
+        low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
+        if math.isnan(low):
+            return fmt(row[f"{prefix}_mean"], digits)
+        return f"{fmt(row[f'{prefix}_mean'], digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
+
+    head = (
+        "| origin | dataset | model | space | strategy | seeds | best acc (mean) | rounds to best "
+        "| joules to best | rounds to target | joules to target | reached target |\n"
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for _, r in by_strategy.iterrows():
+        lines.append(
+            f"| {r['origin']} | {r['dataset']} | {r['model']} | {r['space']} | {r['strategy']} "
+            f"| {r['seeds']} | {fmt(r['best_accuracy_mean'], 4)} | {interval(r, 'rounds_to_best')} "
+            f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
+            f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} |"
+        )
+    return head + "\n".join(lines) + "\n"

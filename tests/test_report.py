@@ -1,0 +1,271 @@
+"""The reducer, the paper importer and the plots, on tables written here and the published CSVs."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.report import Definitions, load, read_paper_csv, reduce_strategies, reduce_studies
+from harness.report.cli import main as report_main
+from harness.report.metrics import JOULES_PER_KWH, bootstrap_ci, gqi
+from harness.report.plots import pareto_front
+from tests.conftest import SHARED, run_cli
+
+PAPER = SHARED / "paper"
+needs_paper = pytest.mark.skipif(not (PAPER / "RQ1_FM_3.csv").exists(), reason="../shared/paper absent")
+
+
+def table(study, accuracies, energies=None, *, strategy="random", seed=0, model="m", status=None):
+    n = len(accuracies)
+    return pd.DataFrame(
+        {
+            "study": study,
+            "dataset": "d",
+            "model": model,
+            "strategy": strategy,
+            "space": "s",
+            "seed": seed,
+            "round": range(1, n + 1),
+            "accuracy": accuracies,
+            "energy_j": energies if energies is not None else [10.0] * n,
+            **({"status": status} if status is not None else {}),
+        }
+    )
+
+
+def write(frame, path):
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def reduce(tmp_path, *frames, **definitions):
+    paths = [write(f, tmp_path / f"t{i}.csv") for i, f in enumerate(frames)]
+    return reduce_studies(load(paths).trials, Definitions(**definitions)).set_index("study")
+
+
+def test_first_round_reaching_the_best_and_the_energy_up_to_it(tmp_path):
+    s = reduce(tmp_path, table("a", [0.5, 0.9, 0.7, 0.9, 0.8], [1.0, 2.0, 4.0, 8.0, 16.0]))
+    row = s.loc["a"]
+    assert row["best_accuracy"] == 0.9
+    assert row["rounds_to_best"] == 2  # a tie later does not move it
+    assert row["joules_to_best"] == 3.0
+    assert row["total_joules"] == 31.0
+    assert row["rounds"] == 5
+    assert row["accuracy_per_kj"] == pytest.approx(0.9 / 0.003)
+
+
+def test_tolerance_moves_rounds_to_best_earlier(tmp_path):
+    s = reduce(tmp_path, table("a", [0.5, 0.895, 0.9]), tolerance=0.01)
+    assert s.loc["a", "rounds_to_best"] == 2
+
+
+def test_shared_target_and_a_study_that_never_reaches_it(tmp_path):
+    s = reduce(
+        tmp_path,
+        table("good", [0.5, 0.8, 0.95], strategy="bayes"),
+        table("poor", [0.6, 0.7, 0.9], strategy="grid"),
+    )
+    assert s.loc["good", "target"] == pytest.approx(0.94)
+    assert s.loc["good", "rounds_to_target"] == 3 and s.loc["good", "joules_to_target"] == 30.0
+    assert math.isnan(s.loc["poor", "rounds_to_target"]) and math.isnan(s.loc["poor", "joules_to_target"])
+    absolute = reduce(tmp_path, table("poor", [0.6, 0.7, 0.9]), target=0.65)
+    assert absolute.loc["poor", "rounds_to_target"] == 2
+
+
+def test_failed_rounds_count_their_energy_but_not_their_accuracy(tmp_path):
+    frame = table("a", [0.5, 0.99, 0.7], [1.0, 2.0, 4.0], status=["complete", "failed", "complete"])
+    s = reduce(tmp_path, frame)
+    assert s.loc["a", "best_accuracy"] == 0.7
+    assert s.loc["a", "rounds_to_best"] == 3 and s.loc["a", "joules_to_best"] == 7.0
+    assert s.loc["a", "failed_rounds"] == 1
+
+
+def test_a_missing_energy_reading_makes_sums_empty_not_partial(tmp_path):
+    s = reduce(tmp_path, table("a", [0.5, 0.9, 0.7], [1.0, float("nan"), 4.0]))
+    assert math.isnan(s.loc["a", "joules_to_best"]) and math.isnan(s.loc["a", "total_joules"])
+
+
+def test_statistics_over_seeds_and_a_single_seed_without_interval(tmp_path):
+    frames = [table(f"r{k}", [0.5] * k + [0.9], strategy="random", seed=k) for k in range(1, 5)]
+    frames.append(table("g", [0.9, 0.5], strategy="grid"))
+    summary = reduce_studies(
+        load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
+    )
+    by = reduce_strategies(summary).set_index("strategy")
+    r = by.loc["random"]
+    assert r["seeds"] == 4 and r["rounds_to_best_mean"] == 3.5 and r["rounds_to_best_median"] == 3.5
+    assert r["rounds_to_best_ci_low"] < 3.5 < r["rounds_to_best_ci_high"]
+    assert r["reached_target"] == 4
+    g = by.loc["grid"]
+    assert g["seeds"] == 1 and g["rounds_to_best_mean"] == 1
+    assert math.isnan(g["rounds_to_best_ci_low"]) and math.isnan(g["rounds_to_best_ci_high"])
+
+
+def test_bootstrap_interval_is_seeded_and_covers_the_mean():
+    values = np.array([10.0, 12.0, 14.0, 30.0])
+    assert bootstrap_ci(values, seed=1) == bootstrap_ci(values, seed=1)
+    low, high = bootstrap_ci(values)
+    assert 10.0 <= low < values.mean() < high <= 30.0
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([3.0])))
+
+
+def test_gqi_unit_is_kwh_and_its_sign_flips_at_one_kwh():
+    assert gqi(0.9, JOULES_PER_KWH * 10) == pytest.approx(0.9 / 1.0)
+    assert gqi(0.9, JOULES_PER_KWH / 10) == pytest.approx(-0.9)  # below 1 kWh: negative
+    assert math.isnan(gqi(0.9, JOULES_PER_KWH))  # at 1 kWh: undefined
+    assert gqi(0.5, JOULES_PER_KWH * 100, alpha=2, beta=3) == pytest.approx(3 * 0.25 / 2)
+
+
+def test_pareto_front_keeps_only_undominated_rounds():
+    energy = np.array([5.0, 1.0, 3.0, 2.0, 4.0, np.nan])
+    accuracy = np.array([0.9, 0.2, 0.8, 0.5, 0.7, 0.99])
+    fe, fa = pareto_front(energy, accuracy)
+    assert list(fe) == [1.0, 2.0, 3.0, 5.0] and list(fa) == [0.2, 0.5, 0.8, 0.9]
+
+
+@needs_paper
+def test_paper_rq1_fm3_rounds_to_best_match_an_independent_reading():
+    # Read the published file with the csv module alone: first round (1-based) equal to the maximum.
+    expected = {}
+    model = strategy = None
+    with (PAPER / "RQ1_FM_3.csv").open() as fh:
+        rows = list(csv.reader(fh))[1:]
+    blocks: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        if row[0] in ("DensePolyNN", "DenseLinearNN", "SimpleCNN"):
+            model = row[0]
+        elif not row[0].isdigit():
+            strategy = row[0]
+        else:
+            blocks.setdefault((model, strategy), []).append(float(row[7]))
+    for key, accs in blocks.items():
+        expected[key] = accs.index(max(accs)) + 1
+    assert len(expected) == 9 and all(len(v) == 64 for v in blocks.values())
+
+    summary = reduce_studies(load([], extra=[read_paper_csv(PAPER / "RQ1_FM_3.csv")]).trials, Definitions())
+    names = {"DensePolyNN": "dense_poly", "DenseLinearNN": "dense_linear", "SimpleCNN": "simple_cnn"}
+    strategies = {"random_uniform": "random", "grid": "grid", "bayesian_uniform": "bayes_pi"}
+    got = {(r["model"], r["strategy"]): r["rounds_to_best"] for _, r in summary.iterrows()}
+    assert got == {(names[m], strategies[s]): v for (m, s), v in expected.items()}
+
+
+@needs_paper
+def test_paper_headline_bayesian_mean_is_28_7_rounds_over_the_12_cells():
+    frames = [read_paper_csv(p) for p in sorted(PAPER.glob("RQ1_*.csv"))]
+    summary = reduce_studies(load([], extra=frames).trials, Definitions())
+    assert len(summary) == 36
+    means = summary.groupby("strategy")["rounds_to_best"].mean()
+    assert means["bayes_pi"] == pytest.approx(28.7, abs=0.05)
+    assert means["random"] == pytest.approx(38.8, abs=0.1) and means["grid"] == pytest.approx(35.9, abs=0.1)
+
+
+@needs_paper
+def test_paper_energy_is_per_round_of_eight_trainings():
+    frame = read_paper_csv(PAPER / "RQ1_FM_3.csv")
+    first = frame.iloc[0]
+    assert first["round"] == 1 and first["energy_j"] == pytest.approx(196.4738252 * 8)
+    assert first["dataset"] == "fashion_mnist" and first["space"] == "paper3"
+    assert first["p_beta2"] == pytest.approx(0.927482232)
+
+
+def test_sweep_directory_with_jobs_still_missing(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    for name, accs in (("job_a", [0.5, 0.9]), ("job_b", None), ("job_c", [0.7, 0.6])):
+        job = sweep / name
+        (job / ".hydra").mkdir(parents=True)
+        if accs is not None:
+            write(table(name, accs), job / "trials.csv")
+    loaded = load([str(sweep)])
+    assert sorted(loaded.trials["study"].unique()) == ["job_a", "job_c"]
+    assert loaded.missing_jobs == [sweep / "job_b"]
+    assert "job_b has no trials yet" in capsys.readouterr().err
+
+
+def test_parquet_input(tmp_path):
+    path = tmp_path / "t.parquet"
+    table("p", [0.3, 0.6]).to_parquet(path)
+    s = reduce_studies(load([str(path)]).trials, Definitions()).set_index("study")
+    assert s.loc["p", "rounds_to_best"] == 2
+
+
+def test_cli_writes_tables_and_plots(tmp_path, capsys):
+    a = write(table("a", [0.5, 0.9], strategy="bayes"), tmp_path / "a.csv")
+    b = write(table("b", [0.8, 0.85], strategy="grid"), tmp_path / "b.csv")
+    with pytest.raises(SystemExit) as code:
+        report_main([a, b, "--out", str(tmp_path / "rep"), "--svg"])
+    assert code.value.code == 0
+    out = capsys.readouterr().out
+    assert "| harness | d | m | s | bayes | 1 | 0.9000 | 2.0 |" in out
+    for name in (
+        "summary.csv",
+        "summary_by_strategy.csv",
+        "summary.md",
+        "convergence_energy.png",
+        "convergence_rounds.png",
+        "pareto.png",
+        "joules_to_target.png",
+        "pareto.svg",
+    ):
+        assert (tmp_path / "rep" / name).stat().st_size > 0, name
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    contract = [
+        "study",
+        "dataset",
+        "model",
+        "strategy",
+        "seed",
+        "rounds",
+        "best_accuracy",
+        "rounds_to_best",
+        "joules_to_best",
+        "total_joules",
+        "rounds_to_target",
+        "joules_to_target",
+    ]
+    assert set(contract) <= set(summary.columns)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing_dir"], "missing_dir does not exist"),
+        (["bad.csv"], "bad.csv lacks the column(s) energy_j"),
+        (["ok.csv", "--target", "7"], "--target=7.0 must be an accuracy in (0, 1]"),
+        (["empty"], "no trial rows found"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    pd.DataFrame(
+        {
+            "study": ["x"],
+            "dataset": ["d"],
+            "model": ["m"],
+            "strategy": ["s"],
+            "seed": [0],
+            "round": [1],
+            "accuracy": [0.5],
+        }
+    ).to_csv(tmp_path / "bad.csv", index=False)
+    write(table("ok", [0.5]), tmp_path / "ok.csv")
+    (tmp_path / "empty").mkdir()
+    out = run_cli(["harness-report", *args, "--out", str(tmp_path / "rep")], tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "rep" / "summary.csv").exists()
+
+
+def test_reducer_does_not_import_torch():
+    code = (
+        "import sys, harness.report.cli, harness.report.plots;"
+        "banned = ('torch', 'harness.train', 'harness.energy', 'harness.search');"
+        "bad = [m for m in banned if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
