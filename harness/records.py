@@ -32,6 +32,9 @@ COLUMNS = (
     "accuracy_std",
     "energy_j",
     "energy_source",
+    "energy_net_j",
+    "shared_counters",
+    "energy_note",
     "gpu_j",
     "cpu_j",
     "dram_j",
@@ -69,6 +72,9 @@ class TrialRecord:
     samples_per_s: float | None
     repetitions: int
     reason: str = ""
+    energy_net_j: float | None = None  # energy_j minus the idle baseline power x window duration
+    shared_counters: bool = False  # another job was metering on this machine during the round
+    energy_note: str = ""  # why energy_j is empty, when it is
     gpu_j: float | None = None
     cpu_j: float | None = None
     dram_j: float | None = None

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.config import Config
 from harness.data import load_dataset
 from harness.energy import Meter, make_meter
+from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
@@ -48,10 +49,13 @@ class StudyResult:
         if self.best_accuracy is None:
             return f"{self.name}: no round completed in {self.rounds} rounds"
         joules = "unmetered" if self.joules_to_best is None else f"{self.joules_to_best:,.1f} J"
+        caveat = (
+            ", estimated from CPU time, not a hardware reading" if "estimate" in self.energy_sources else ""
+        )
         return (
             f"{self.name}: best accuracy {self.best_accuracy:.4f} first reached at round "
             f"{self.best_round} of {self.rounds}, {joules} to that round "
-            f"(energy source: {self.energy_sources})"
+            f"(energy source: {self.energy_sources}{caveat})"
         )
 
 
@@ -190,6 +194,8 @@ def _run_round(
     data: TensorData,
     meter: Meter,
     dists: dict[str, optuna.distributions.BaseDistribution],
+    idle_power_w: float | None,
+    jobs: ActiveJobs,
 ) -> TrialRecord:
     st, s = cfg.study, cfg.strategy
     start = time.perf_counter()
@@ -215,6 +221,7 @@ def _run_round(
     train_s = eval_s = 0.0
     samples = 0
     reason = ""
+    concurrent = jobs.others()
     with meter.window() as window:
         for rep in range(st.repetitions):
             outcome = train_trial(
@@ -234,6 +241,11 @@ def _run_round(
             accuracies.append(outcome.accuracy)
     m = window.measurement
     assert m is not None
+    concurrent += jobs.others()
+    machine_wide = "rapl" in m.source or "nvml" in m.source
+    net_j = None
+    if m.energy_j is not None and idle_power_w is not None:
+        net_j = m.energy_j - idle_power_w * m.duration_s
     failed = bool(reason)
     accuracy = None if failed else sum(accuracies) / len(accuracies)
     spread = None
@@ -252,6 +264,9 @@ def _run_round(
         accuracy_std=spread,
         energy_j=m.energy_j,
         energy_source=m.source,
+        energy_net_j=net_j,
+        shared_counters=bool(concurrent) and machine_wide,
+        energy_note=m.note,
         gpu_j=m.parts_j.get("gpu"),
         cpu_j=m.parts_j.get("cpu"),
         dram_j=m.parts_j.get("dram"),
@@ -292,10 +307,16 @@ def summarise(name: str, records: list[TrialRecord], run_dir: Path) -> StudyResu
     return StudyResult(name, len(records), best_accuracy, best_round, joules_to_best, total, sources, run_dir)
 
 
+def measure_idle_power(meter: Meter, seconds: float) -> float | None:
+    """Mean power while this process sleeps: the baseline subtracted for net joules."""
+    with meter.window() as window:
+        time.sleep(seconds)
+    m = window.measurement
+    return None if m is None or m.energy_j is None else m.energy_j / m.duration_s
+
+
 def run(cfg: Config, run_dir: Path) -> StudyResult:
     """Run (or resume) one study and return its summary. Raises HarnessError on bad input."""
-    from tqdm import tqdm
-
     st = cfg.study
     if st.threads is not None:
         torch.set_num_threads(st.threads)
@@ -312,52 +333,72 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         watts_per_core=cfg.meter.watts_per_core,
         powercap_root=cfg.meter.powercap_root,
         poll_interval_s=cfg.meter.poll_interval_s,
+        cuda_indices=[device.index or 0] if device.type == "cuda" else [],
+        synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
     )
     try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = _open_study(cfg, storage)
-        info = machine_info(meter, device)
-        study.set_user_attr("machine", info)
-        interrupted = _recover_interrupted(study)
-        records = finished_records(study)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / STUDY_FILE).write_text(
-            json.dumps(
-                {
-                    "study": cfg.study_name,
-                    "storage": st.storage,
-                    "config": cfg.fingerprint(),
-                    "machine": info,
-                },
-                indent=2,
-            )
-        )
-        writer = TrialsWriter(run_dir, cfg.space.params)
-        writer.rewrite(records)
-        if interrupted:
-            print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
-        dists = distributions(cfg.space.params)
-        bar = tqdm(
-            total=st.rounds,
-            initial=min(len(records), st.rounds),
-            desc=cfg.study_name,
-            unit="round",
-            disable=not st.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-        with bar:
-            for round_no in range(len(records) + 1, st.rounds + 1):
-                record = _run_round(cfg, study, round_no, data, meter, dists)
-                writer.append(record)
-                records.append(record)
-                result = summarise(cfg.study_name, records, run_dir)
-                best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
-                joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
-                bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
-                bar.update(1)
+        with ActiveJobs() as jobs:
+            return _run_study(cfg, storage, data, meter, device, jobs, run_dir)
     finally:
         meter.close()
+
+
+def _run_study(
+    cfg: Config,
+    storage: optuna.storages.BaseStorage,
+    data: TensorData,
+    meter: Meter,
+    device: torch.device,
+    jobs: ActiveJobs,
+    run_dir: Path,
+) -> StudyResult:
+    from tqdm import tqdm
+
+    st = cfg.study
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _open_study(cfg, storage)
+    info = machine_info(meter, device)
+    study.set_user_attr("machine", info)
+    idle_power_w = study.user_attrs.get("idle_power_w")
+    if cfg.meter.idle_s > 0 and idle_power_w is None:
+        print(f"{cfg.study_name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
+        idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
+        study.set_user_attr("idle_power_w", idle_power_w)
+    interrupted = _recover_interrupted(study)
+    records = finished_records(study)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "study": cfg.study_name,
+        "storage": st.storage,
+        "config": cfg.fingerprint(),
+        "machine": info,
+        "idle_power_w": idle_power_w,
+    }
+    (run_dir / STUDY_FILE).write_text(json.dumps(summary, indent=2))
+    writer = TrialsWriter(run_dir, cfg.space.params)
+    writer.rewrite(records)
+    if interrupted:
+        print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
+    dists = distributions(cfg.space.params)
+    bar = tqdm(
+        total=st.rounds,
+        initial=min(len(records), st.rounds),
+        desc=cfg.study_name,
+        unit="round",
+        disable=not st.progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    with bar:
+        for round_no in range(len(records) + 1, st.rounds + 1):
+            record = _run_round(cfg, study, round_no, data, meter, dists, idle_power_w, jobs)
+            writer.append(record)
+            records.append(record)
+            result = summarise(cfg.study_name, records, run_dir)
+            best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
+            joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
+            bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
+            bar.update(1)
     result = summarise(cfg.study_name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
     return result

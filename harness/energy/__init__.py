@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from harness.energy.base import Measurement, Meter, NullMeter
+from harness.energy.base import CompositeMeter, Measurement, Meter, NullMeter
 from harness.energy.estimate import EstimateMeter
 from harness.energy.select import make_meter
 
-__all__ = ["EstimateMeter", "Measurement", "Meter", "NullMeter", "make_meter"]
+__all__ = ["CompositeMeter", "EstimateMeter", "Measurement", "Meter", "NullMeter", "make_meter"]

@@ -18,13 +18,16 @@ class Measurement:
     source: str  # nvml_counter, nvml_power, rapl, estimate, none; joined with + across domains
     duration_s: float
     parts_j: dict[str, float] = field(default_factory=dict)  # per domain: gpu, cpu, dram
+    note: str = ""  # why there is no reading, when energy_j is None
 
     @staticmethod
     def combine(parts: list[Measurement], duration_s: float) -> Measurement:
         """Sum measurements of disjoint domains taken over the same window."""
         measured = [p for p in parts if p.energy_j is not None]
-        if not measured:
-            return Measurement(None, "none", duration_s)
+        notes = "; ".join(p.note for p in parts if p.note)
+        if len(measured) < len(parts):  # a domain without a reading: no total, never a partial one
+            sources = "+".join(dict.fromkeys(p.source for p in parts))
+            return Measurement(None, sources, duration_s, {}, note=notes or "a domain gave no reading")
         joined: dict[str, float] = {}
         for p in measured:
             for domain, joules in p.parts_j.items():
@@ -84,3 +87,28 @@ class NullMeter(Meter):
 
     def _end(self, token: None, duration_s: float) -> Measurement:
         return Measurement(None, "none", duration_s)
+
+
+class CompositeMeter(Meter):
+    """Meters of disjoint domains (GPU, CPU package and DRAM) read over one window."""
+
+    def __init__(self, meters: list[Meter]) -> None:
+        self.meters = meters
+        self.source = "+".join(m.source for m in meters)
+
+    def _begin(self) -> list[Any]:
+        return [m._begin() for m in self.meters]
+
+    def _end(self, token: list[Any], duration_s: float) -> Measurement:
+        parts = [m._end(t, duration_s) for m, t in zip(self.meters, token, strict=True)]
+        return Measurement.combine(parts, duration_s)
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"meter": self.source}
+        for m in self.meters:
+            info.update({k: v for k, v in m.describe().items() if k != "meter"})
+        return info
+
+    def close(self) -> None:
+        for m in self.meters:
+            m.close()

@@ -1,0 +1,185 @@
+"""GPU energy through NVML (package nvidia-ml-py, ``import pynvml``).
+
+For each GPU the study uses, the total-energy counter (Volta and newer, millijoules) is read at the
+window's edges: ``nvml_counter``. Where a GPU has no such counter, its power (milliwatts) is polled in a
+background thread and integrated over time with the trapezoid rule: ``nvml_power``. CUDA is
+synchronised at both edges (through the ``synchronize`` callback) so one round's queued kernels are
+not counted in the next. NVML stays initialised for the whole study and is shut down by ``close``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.energy.base import Measurement, Meter
+from harness.errors import MeterUnavailable
+
+
+def _nvml() -> Any:
+    try:
+        import pynvml
+    except ImportError as exc:
+        raise MeterUnavailable("NVML: nvidia-ml-py is not installed; pip install nvidia-ml-py") from exc
+    return pynvml
+
+
+def visible_devices(count: int, env: str | None) -> list[str]:
+    """NVML indices (as strings) or UUIDs of the GPUs CUDA shows, in CUDA's order."""
+    if env is None:
+        return [str(i) for i in range(count)]
+    devices = []
+    for item in env.split(","):
+        item = item.strip()
+        if not item or item == "-1":
+            break  # CUDA ignores everything after an invalid entry
+        devices.append(item)
+    return devices
+
+
+@dataclass
+class Gpu:
+    index: int  # the CUDA ordinal the study uses
+    handle: Any
+    name: str
+    has_counter: bool
+    power_limit_w: float | None
+
+
+class _PowerPoller:
+    """Integrates polled power of the counter-less GPUs over a window."""
+
+    def __init__(self, nvml: Any, gpus: list[Gpu], interval_s: float) -> None:
+        self.nvml, self.gpus, self.interval_s = nvml, gpus, interval_s
+        self.energy_j = [0.0] * len(gpus)
+        self.errors = 0
+        self.stop = threading.Event()
+        self.last = [(self._power_w(g), time.perf_counter()) for g in gpus]
+        self.thread = threading.Thread(target=self._run, name="nvml-power", daemon=True)
+        self.thread.start()
+
+    def _power_w(self, gpu: Gpu) -> float | None:
+        try:
+            return float(self.nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
+        except self.nvml.NVMLError:
+            self.errors += 1
+            return None
+
+    def sample(self) -> None:
+        for i, gpu in enumerate(self.gpus):
+            power, now = self._power_w(gpu), time.perf_counter()
+            previous, then = self.last[i]
+            if power is not None and previous is not None:
+                self.energy_j[i] += (power + previous) / 2 * (now - then)
+            self.last[i] = (power if power is not None else previous, now)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            self.sample()
+
+    def finish(self) -> list[float]:
+        self.stop.set()
+        self.thread.join()
+        self.sample()
+        return self.energy_j
+
+
+class NvmlMeter(Meter):
+    def __init__(
+        self,
+        cuda_indices: list[int],
+        *,
+        poll_interval_s: float = 0.1,
+        synchronize: Callable[[], None] | None = None,
+    ) -> None:
+        self.nvml = nvml = _nvml()
+        try:
+            nvml.nvmlInit()
+        except nvml.NVMLError as exc:
+            raise MeterUnavailable(
+                f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine"
+            ) from exc
+        self.poll_interval_s = poll_interval_s
+        self.synchronize = synchronize or (lambda: None)
+        try:
+            self.gpus = self._open(cuda_indices)
+        except BaseException:
+            nvml.nvmlShutdown()
+            raise
+        counters = {g.has_counter for g in self.gpus}
+        self.source = "+".join(
+            s for s, on in (("nvml_counter", True in counters), ("nvml_power", False in counters)) if on
+        )
+
+    def _open(self, cuda_indices: list[int]) -> list[Gpu]:
+        nvml = self.nvml
+        visible = visible_devices(nvml.nvmlDeviceGetCount(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if not cuda_indices:
+            raise MeterUnavailable("NVML: the study uses no GPU (study.device=cpu)")
+        gpus = []
+        for ordinal in cuda_indices:
+            if ordinal >= len(visible):
+                raise MeterUnavailable(
+                    f"NVML: CUDA device {ordinal} is not among CUDA_VISIBLE_DEVICES={visible}"
+                )
+            ident = visible[ordinal]
+            if ident.isdigit():
+                handle = nvml.nvmlDeviceGetHandleByIndex(int(ident))
+            else:
+                handle = nvml.nvmlDeviceGetHandleByUUID(ident)
+            name = nvml.nvmlDeviceGetName(handle)
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            try:
+                nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+                has_counter = True
+            except nvml.NVMLError:
+                has_counter = False  # pre-Volta or not supported: poll power instead
+            try:
+                limit_w: float | None = nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
+            except nvml.NVMLError:
+                limit_w = None
+            gpus.append(Gpu(ordinal, handle, name, has_counter, limit_w))
+        return gpus
+
+    def _counters_mj(self) -> list[int | None]:
+        return [
+            self.nvml.nvmlDeviceGetTotalEnergyConsumption(g.handle) if g.has_counter else None
+            for g in self.gpus
+        ]
+
+    def _begin(self) -> tuple[list[int | None], _PowerPoller | None]:
+        self.synchronize()
+        polled = [g for g in self.gpus if not g.has_counter]
+        poller = _PowerPoller(self.nvml, polled, self.poll_interval_s) if polled else None
+        return self._counters_mj(), poller
+
+    def _end(self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float) -> Measurement:
+        self.synchronize()
+        start, poller = token
+        end = self._counters_mj()
+        energy_j = sum(
+            (b - a) / 1000.0 for a, b in zip(start, end, strict=True) if a is not None and b is not None
+        )
+        if poller is not None:
+            energy_j += sum(poller.finish())
+            if poller.errors:
+                return Measurement(
+                    None, self.source, duration_s, {}, note=f"NVML power reads failed {poller.errors} times"
+                )
+        return Measurement(energy_j, self.source, duration_s, {"gpu": energy_j})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "gpu_names": [g.name for g in self.gpus],
+            "gpu_power_limits_w": [g.power_limit_w for g in self.gpus],
+            "gpu_energy": ["nvml_counter" if g.has_counter else "nvml_power" for g in self.gpus],
+        }
+
+    def close(self) -> None:
+        if self.nvml is not None:
+            self.nvml.nvmlShutdown()
+            self.nvml = None
