@@ -42,7 +42,9 @@ def check(powercap_root: str, watts_per_core: float, seconds: float, gpus: list[
             try:
                 nvml.nvmlInit()
             except nvml.NVMLError as exc:
-                raise MeterUnavailable(f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine") from exc
+                raise MeterUnavailable(
+                    f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine"
+                ) from exc
             count = len(visible_devices(nvml.nvmlDeviceGetCount(), os.environ.get("CUDA_VISIBLE_DEVICES")))
             nvml.nvmlShutdown()
             if count == 0:
@@ -101,7 +103,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gpus", type=int, nargs="*", default=None, help="CUDA ordinals to read (default: all)")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.watts_per_core < 0:
-        print("harness-meter: error: --seconds must be positive and --watts-per-core not negative", file=sys.stderr)
+        print(
+            "harness-meter: error: --seconds must be positive and --watts-per-core not negative",
+            file=sys.stderr,
+        )
         sys.exit(2)
     sys.exit(check(args.powercap_root, args.watts_per_core, args.seconds, args.gpus))
 

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+# Shared by every harness process on the machine; the variable HARNESS_JOBS_DIR moves it.
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "harness-active-jobs"
 
 
@@ -26,9 +27,9 @@ def _alive(pid: int) -> bool:
 
 
 class ActiveJobs:
-    def __init__(self, directory: Path = DEFAULT_DIR) -> None:
-        self.directory = directory
-        self.mine = directory / str(os.getpid())
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or Path(os.environ.get("HARNESS_JOBS_DIR", DEFAULT_DIR))
+        self.mine = self.directory / str(os.getpid())
 
     def __enter__(self) -> ActiveJobs:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,89 @@
+"""A stand-in for nvidia-ml-py's ``pynvml`` module: the functions the harness calls, nothing more.
+
+Configure ``DEVICES`` before use: each a dict with name, uuid, power_w, counter (Volta and newer
+have the total-energy counter) and limit_w. Energy and power follow the wall clock.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+NVML_ERROR_UNINITIALIZED = 1
+NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_LIBRARY_NOT_FOUND = 12
+
+
+class NVMLError(Exception):
+    def __init__(self, value: int) -> None:
+        self.value = value
+        super().__init__({1: "Uninitialized", 3: "Not Supported", 12: "NVML Shared Library Not Found"}[value])
+
+
+class NVMLError_NotSupported(NVMLError):  # the real module names it so
+    def __init__(self) -> None:
+        super().__init__(NVML_ERROR_NOT_SUPPORTED)
+
+
+DEVICES: list[dict[str, Any]] = []
+STATE = {"initialised": 0, "init_calls": 0, "shutdown_calls": 0, "fail_init": False}
+_T0 = time.perf_counter()
+
+
+def reset(devices: list[dict[str, Any]], *, fail_init: bool = False) -> None:
+    DEVICES[:] = devices
+    STATE.update(initialised=0, init_calls=0, shutdown_calls=0, fail_init=fail_init)
+
+
+def _check() -> None:
+    if not STATE["initialised"]:
+        raise NVMLError(NVML_ERROR_UNINITIALIZED)
+
+
+def nvmlInit() -> None:
+    STATE["init_calls"] += 1
+    if STATE["fail_init"]:
+        raise NVMLError(NVML_ERROR_LIBRARY_NOT_FOUND)
+    STATE["initialised"] += 1
+
+
+def nvmlShutdown() -> None:
+    _check()
+    STATE["shutdown_calls"] += 1
+    STATE["initialised"] -= 1
+
+
+def nvmlDeviceGetCount() -> int:
+    _check()
+    return len(DEVICES)
+
+
+def nvmlDeviceGetHandleByIndex(index: int) -> dict[str, Any]:
+    _check()
+    return DEVICES[index]
+
+
+def nvmlDeviceGetHandleByUUID(uuid: str) -> dict[str, Any]:
+    _check()
+    return next(d for d in DEVICES if d["uuid"] == uuid)
+
+
+def nvmlDeviceGetName(handle: dict[str, Any]) -> str:
+    return handle["name"]
+
+
+def nvmlDeviceGetTotalEnergyConsumption(handle: dict[str, Any]) -> int:
+    _check()
+    if not handle["counter"]:
+        raise NVMLError_NotSupported()
+    return int(handle.get("offset_mj", 0) + handle["power_w"] * (time.perf_counter() - _T0) * 1000)
+
+
+def nvmlDeviceGetPowerUsage(handle: dict[str, Any]) -> int:
+    _check()
+    return int(handle["power_w"] * 1000)
+
+
+def nvmlDeviceGetEnforcedPowerLimit(handle: dict[str, Any]) -> int:
+    _check()
+    return int(handle["limit_w"] * 1000)

@@ -1,0 +1,349 @@
+"""Meters against hardware faked only at the library boundary: a powercap tree on disk, a pynvml module."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from harness import study as study_mod
+from harness.energy import CompositeMeter, EstimateMeter, Meter, NullMeter, make_meter
+from harness.energy.concurrency import ActiveJobs
+from harness.energy.nvml import NvmlMeter
+from harness.energy.rapl import RaplMeter, discover
+from harness.errors import MeterUnavailable
+from tests.conftest import TINY, run_cli
+from tests.fakes import pynvml as fake_nvml
+from tests.fakes.powercap import FakePowercap, PowerWriter
+
+PACKAGE, DRAM = "package-0", "package-0/dram"
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.fixture
+def tree(tmp_path) -> FakePowercap:
+    return FakePowercap(tmp_path / "powercap")
+
+
+@pytest.fixture
+def nvml(monkeypatch):
+    """Inject the fake pynvml where `import pynvml` finds it."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake_nvml.reset(
+        [
+            {"name": "Tesla V100", "uuid": "GPU-aaa", "power_w": 200.0, "counter": True, "limit_w": 300.0},
+            {
+                "name": "GeForce GTX 1080",
+                "uuid": "GPU-bbb",
+                "power_w": 120.0,
+                "counter": False,
+                "limit_w": 180.0,
+            },
+        ]
+    )
+    return fake_nvml
+
+
+# --------------------------------------------------------------------------------------------------
+# RAPL
+
+
+def test_discover_reads_packages_and_dram_only(tmp_path):
+    tree = FakePowercap(tmp_path / "pc", packages=2)
+    zones = discover(tree.root)
+    assert [(z.name, z.domain) for z in zones] == [
+        ("package-0", "cpu"),
+        ("package-0/dram", "dram"),
+        ("package-1", "cpu"),
+        ("package-1/dram", "dram"),
+    ]  # no core, no uncore, no intel-rapl-mmio duplicate
+
+
+def test_window_equals_counter_differences_across_two_wraps(tmp_path):
+    tree = FakePowercap(tmp_path / "pc", max_range_j=100.0)
+    meter = RaplMeter(tree.root)
+    assert meter.poll_interval_s == pytest.approx(100.0 / 2000.0 / 2)  # twice per fastest wrap
+    tree.set_j(PACKAGE, 50.0)
+    tree.set_j(DRAM, 99.0)
+    package_steps = [70, 90, 10, 30, 50, 70, 90, 10, 25]  # wraps twice: 175 J in all
+    with meter.window() as window:
+        for value in package_steps:
+            time.sleep(0.06)
+            tree.set_j(PACKAGE, value)
+        tree.set_j(DRAM, 4.0)  # wraps: 5 J
+        time.sleep(0.06)
+    m = window.measurement
+    assert m.source == "rapl"
+    assert m.parts_j["cpu"] == pytest.approx(175.0, rel=1e-3)
+    assert m.parts_j["dram"] == pytest.approx(5.0, rel=1e-3)
+    assert m.energy_j == pytest.approx(180.0, rel=1e-3)
+
+
+def test_a_step_implying_impossible_power_is_rejected_not_counted(tmp_path):
+    tree = FakePowercap(tmp_path / "pc", max_range_j=1000.0)
+    meter = RaplMeter(tree.root)
+    tree.set_j(PACKAGE, 500.0)
+    with meter.window() as window:
+        time.sleep(0.02)
+        tree.set_j(PACKAGE, 499.0)  # a reset or glitch: the wrap correction would say +999 J
+        time.sleep(0.02)
+    m = window.measurement
+    assert m.energy_j is None and "implies" in m.note
+
+
+def make_unreadable(tree: FakePowercap, monkeypatch) -> None:
+    """chmod 000 stops other users; root reads anyway, so the OS's refusal is simulated at pathlib."""
+    energy = tree.zones[PACKAGE] / "energy_uj"
+    energy.chmod(0)
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self.name == "energy_uj" and not (self.stat().st_mode & 0o444):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+
+
+def test_unreadable_rapl_is_an_error_when_asked_for_and_a_fallback_under_auto(tree, monkeypatch):
+    make_unreadable(tree, monkeypatch)
+    with pytest.raises(MeterUnavailable, match=r"cannot read .*energy_uj: .*root.*chmod a\+r"):
+        make_meter("rapl", powercap_root=tree.root)
+    said: list[str] = []
+    meter = make_meter("auto", powercap_root=tree.root, announce=said.append)
+    assert isinstance(meter, EstimateMeter)
+    assert len(said) == 1 and "RAPL" in said[0] and "labelled estimate" in said[0]
+
+
+def test_explicit_rapl_without_counters_exits_2_before_any_study(tmp_path):
+    db = tmp_path / "o.db"
+    out = run_cli(
+        [
+            "harness",
+            *TINY,
+            "meter=rapl",
+            f"meter.powercap_root={tmp_path}/none",
+            f"study.storage=sqlite:///{db}",
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("harness: error: RAPL: no powercap tree at")
+    assert optuna.get_all_study_summaries(f"sqlite:///{db}") == []
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "trials.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_study_metered_by_rapl_records_package_and_dram_joules(make_config, tmp_path, tree, monkeypatch):
+    monkeypatch.setenv("HARNESS_JOBS_DIR", str(tmp_path / "jobs"))
+    cfg = make_config(
+        "meter=rapl",
+        f"meter.powercap_root={tree.root}",
+        "strategy=random",
+        "study.rounds=3",
+        "study.epochs=3",
+        "meter.idle_s=0.3",
+    )
+    with PowerWriter(tree, {PACKAGE: 40.0, DRAM: 5.0}):
+        study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    for r in rows:
+        energy, cpu, dram = float(r["energy_j"]), float(r["cpu_j"]), float(r["dram_j"])
+        assert r["energy_source"] == "rapl" and r["shared_counters"] == "False"
+        assert cpu + dram == pytest.approx(energy)
+        assert dram / energy == pytest.approx(5 / 45, rel=0.25)
+        # The writer draws 45 W; a window's joules follow its duration (edges cost a writer tick).
+        window_s = float(r["train_s"]) + float(r["eval_s"])
+        assert energy / 45.0 >= window_s * 0.8
+        # Idle power is the writer's 45 W, so the net joules are close to zero.
+        assert abs(float(r["energy_net_j"])) < 0.25 * energy
+    info = json.loads((tmp_path / "run" / "study.json").read_text())
+    assert info["idle_power_w"] == pytest.approx(45.0, rel=0.15)
+    assert info["machine"]["rapl_zones"] == ["package-0", "package-0/dram"]
+    stored = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).user_attrs
+    assert stored["idle_power_w"] == info["idle_power_w"]
+
+
+def test_rounds_beside_another_live_job_are_marked_as_sharing_counters(
+    make_config, tmp_path, tree, monkeypatch
+):
+    jobs_dir = tmp_path / "jobs"
+    monkeypatch.setenv("HARNESS_JOBS_DIR", str(jobs_dir))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        jobs_dir.mkdir()
+        (jobs_dir / str(other.pid)).touch()
+        (jobs_dir / "999999999").touch()  # a dead job's leftover: ignored and removed
+        cfg = make_config(
+            "meter=rapl", f"meter.powercap_root={tree.root}", "strategy=random", "study.rounds=2"
+        )
+        study_mod.run(cfg, tmp_path / "rapl")
+        est = make_config("meter=estimate", "strategy=random", "study.rounds=2", "study.name=est")
+        study_mod.run(est, tmp_path / "est")
+    finally:
+        other.kill()
+        other.wait()
+    assert [r["shared_counters"] for r in read_rows(tmp_path / "rapl")] == ["True", "True"]
+    # Process CPU time is this process's own: the estimate is not affected by other jobs.
+    assert [r["shared_counters"] for r in read_rows(tmp_path / "est")] == ["False", "False"]
+    assert not (jobs_dir / "999999999").exists()
+
+
+def test_active_jobs_registers_and_unregisters(tmp_path):
+    with ActiveJobs(tmp_path) as jobs:
+        assert (tmp_path / str(jobs.mine.name)).exists() and jobs.others() == 0
+    assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------------------------------
+# NVML
+
+
+def test_volta_counter_is_read_at_the_window_edges(nvml):
+    synced = []
+    meter = NvmlMeter([0], synchronize=lambda: synced.append(time.perf_counter()))
+    with meter.window() as window:
+        time.sleep(0.2)
+    m = window.measurement
+    assert m.source == "nvml_counter" and len(synced) == 2
+    assert m.energy_j == pytest.approx(200.0 * m.duration_s, rel=0.05)
+    assert m.parts_j == {"gpu": m.energy_j}
+    assert meter.describe()["gpu_names"] == ["Tesla V100"]
+    assert meter.describe()["gpu_power_limits_w"] == [300.0]
+    meter.close()
+    assert nvml.STATE["initialised"] == 0 and nvml.STATE["shutdown_calls"] == 1
+
+
+def test_gpu_without_counter_is_integrated_from_polled_power(nvml, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # CUDA's device 0 is NVML's device 1
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    with meter.window() as window:
+        time.sleep(0.3)
+    m = window.measurement
+    assert m.source == "nvml_power"
+    assert m.energy_j == pytest.approx(120.0 * m.duration_s, rel=0.05)
+    assert meter.describe()["gpu_names"] == ["GeForce GTX 1080"]
+    meter.close()
+
+
+def test_cuda_visible_devices_by_uuid_and_two_gpus_at_once(nvml, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-bbb,GPU-aaa")
+    meter = NvmlMeter([0, 1], poll_interval_s=0.01)
+    assert meter.describe()["gpu_names"] == ["GeForce GTX 1080", "Tesla V100"]
+    assert meter.source == "nvml_counter+nvml_power"
+    with meter.window() as window:
+        time.sleep(0.2)
+    assert window.measurement.energy_j == pytest.approx(320.0 * window.measurement.duration_s, rel=0.05)
+    meter.close()
+
+
+def test_a_device_outside_cuda_visible_devices_is_refused(nvml, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(MeterUnavailable, match="CUDA device 1 is not among"):
+        NvmlMeter([1])
+    assert nvml.STATE["initialised"] == 0  # shut down again on failure
+
+
+def test_no_driver_explicit_nvml_fails_and_auto_falls_back(nvml, tree):
+    nvml.reset([], fail_init=True)
+    with pytest.raises(MeterUnavailable, match="NVML: cannot initialise"):
+        make_meter("nvml", cuda_indices=[0])
+    said: list[str] = []
+    meter = make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=said.append)
+    assert isinstance(meter, RaplMeter) and "GPU energy is not measured" in said[0]
+
+
+def test_auto_chains_nvml_and_rapl_and_sums_disjoint_domains(nvml, tree):
+    meter = make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=lambda m: None)
+    assert isinstance(meter, CompositeMeter) and meter.source == "nvml_counter+rapl"
+    with PowerWriter(tree, {PACKAGE: 50.0}), meter.window() as window:
+        time.sleep(0.3)
+    m = window.measurement
+    assert m.source == "nvml_counter+rapl"
+    assert m.energy_j == pytest.approx(m.parts_j["gpu"] + m.parts_j["cpu"] + m.parts_j.get("dram", 0.0))
+    assert m.parts_j["gpu"] == pytest.approx(200 * m.duration_s, rel=0.05)
+    meter.close()
+    assert nvml.STATE["initialised"] == 0
+
+
+def test_harness_meter_on_this_machine_says_plainly_what_it_will_use(tmp_path):
+    out = run_cli(
+        ["harness-meter", "--seconds", "0.5", "--powercap-root", str(tmp_path / "absent")], tmp_path
+    )
+    assert out.returncode == 0
+    assert "NVML (GPU)" in out.stdout and "unavailable" in out.stdout
+    assert "RAPL: no powercap tree" in out.stdout
+    assert "No GPU and no readable RAPL counters here" in out.stdout and "labelled estimate" in out.stdout
+    assert "estimate (CPU time)" in out.stdout and " W [estimate: cpu" in out.stdout
+
+
+def test_harness_meter_reads_a_powercap_tree(tmp_path):
+    tree = FakePowercap(tmp_path / "pc")
+    out = run_cli(["harness-meter", "--seconds", "0.2", "--powercap-root", str(tree.root)], tmp_path)
+    assert out.returncode == 0
+    assert "RAPL (CPU package, DRAM)   readable" in out.stdout and "meter=auto will use: rapl" in out.stdout
+
+
+# --------------------------------------------------------------------------------------------------
+# The contract every meter passes
+
+
+def meters(kind: str, tmp_path: Path, nvml) -> tuple[Meter, PowerWriter | None]:
+    if kind == "estimate":
+        return EstimateMeter(10.0), None
+    tree = FakePowercap(tmp_path / kind)
+    writer = PowerWriter(tree, {PACKAGE: 30.0, DRAM: 3.0})
+    if kind == "rapl":
+        return RaplMeter(tree.root), writer
+    if kind == "nvml_counter":
+        return NvmlMeter([0]), writer
+    if kind == "nvml_power":
+        nvml.DEVICES[0]["counter"] = False
+        return NvmlMeter([0], poll_interval_s=0.01), writer
+    return make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=lambda m: None), writer
+
+
+@pytest.mark.parametrize("kind", ["estimate", "rapl", "nvml_counter", "nvml_power", "auto_gpu_cpu"])
+def test_meter_contract(kind, tmp_path, nvml):
+    meter, writer = meters(kind, tmp_path, nvml)
+    try:
+        if writer:
+            writer.__enter__()
+        readings = []
+        for seconds in (0.1, 0.3):
+            with meter.window() as window:
+                busy(seconds)
+            readings.append(window.measurement)
+    finally:
+        if writer:
+            writer.__exit__()
+        meter.close()
+    short, long = readings
+    for m in readings:
+        assert m.source and m.source != "none"
+        assert m.energy_j is not None and m.energy_j >= 0
+        assert m.duration_s > 0
+        assert sum(m.parts_j.values()) == pytest.approx(m.energy_j)
+    assert long.energy_j > short.energy_j  # monotone in work
+
+
+def test_null_meter_gives_no_reading_never_zero():
+    meter = NullMeter()
+    with meter.window() as window:
+        busy(0.01)
+    assert window.measurement.energy_j is None and window.measurement.source == "none"
