@@ -269,3 +269,52 @@ def test_reducer_does_not_import_torch():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_net_joules_replace_gross_ones_when_asked(tmp_path, capsys):
+    frame = table("a", [0.5, 0.9]).assign(energy_net_j=[4.0, 6.0])
+    path = write(frame, tmp_path / "a.csv")
+    with pytest.raises(SystemExit):
+        report_main([path, "--out", str(tmp_path / "rep"), "--net", "--no-plots"])
+    assert "net of each study's idle baseline" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "rep" / "summary.csv").loc[0, "joules_to_best"] == 10.0
+    out = run_cli(
+        [
+            "harness-report",
+            write(table("b", [0.5]), tmp_path / "b.csv"),
+            "--net",
+            "--out",
+            str(tmp_path / "rep2"),
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 2 and "meter.idle_s > 0" in out.stderr
+
+
+def test_machine_and_shared_counters_reach_the_summary(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    write(
+        table("a", [0.5, 0.9]).assign(shared_counters=[True, False], energy_source="rapl"), run / "trials.csv"
+    )
+    (run / "study.json").write_text(
+        '{"machine": {"hostname": "node7", "cpu_model": "EPYC 7742", "gpu_names": ["A100"]}}'
+    )
+    with pytest.raises(SystemExit):
+        report_main([str(run), "--out", str(tmp_path / "rep"), "--no-plots"])
+    assert "1 round(s) were metered while other jobs ran" in capsys.readouterr().out
+    summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    assert summary.loc[0, "machine"] == "node7 / EPYC 7742 / A100"
+    assert summary.loc[0, "shared_counter_rounds"] == 1
+
+
+def test_storage_url_input_reads_the_recorded_rounds(make_config, tmp_path):
+    from harness import study as study_mod
+
+    cfg = make_config("strategy=random", "study.rounds=2")
+    study_mod.run(cfg, tmp_path / "run")
+    from_storage = load([cfg.study.storage]).trials
+    from_csv = load([str(tmp_path / "run" / "trials.csv")]).trials
+    assert list(from_storage["round"]) == [1, 2]
+    assert list(from_storage["accuracy"]) == list(from_csv["accuracy"])
+    assert from_storage["machine"].iloc[0] == from_csv["machine"].iloc[0] != ""

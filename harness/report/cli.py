@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from harness.errors import HarnessError
 from harness.report.load import load
 from harness.report.paper import PAPER_REPETITIONS, read_paper_csv
@@ -52,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gqi-alpha", type=float, default=1.0, help="GQI's accuracy exponent (default 1)")
     p.add_argument("--gqi-beta", type=float, default=1.0, help="GQI's scale factor (default 1)")
+    p.add_argument(
+        "--net", action="store_true", help="use joules net of idle power (studies run with meter.idle_s > 0)"
+    )
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
@@ -68,6 +73,11 @@ def report(args: argparse.Namespace) -> int:
         )
     papers = [read_paper_csv(p, repetitions=args.paper_repetitions) for p in args.paper]
     loaded = load(args.inputs, extra=papers)
+    if args.net:
+        net = pd.to_numeric(loaded.trials.get("energy_net_j", pd.Series(dtype=float)), errors="coerce")
+        if net.isna().all():
+            raise HarnessError("--net needs energy_net_j, recorded by studies run with meter.idle_s > 0")
+        loaded.trials["energy_j"] = net.reindex(loaded.trials.index)
     definitions = Definitions(args.tolerance, args.delta, args.target, args.gqi_alpha, args.gqi_beta)
     summary = reduce_studies(loaded.trials, definitions)
     by_strategy = reduce_strategies(summary)
@@ -84,6 +94,14 @@ def report(args: argparse.Namespace) -> int:
             f"Energy sources include {', '.join(s or 'missing' for s in estimated)}: "
             "these joules are not hardware readings."
         )
+    shared = int(summary["shared_counter_rounds"].sum())
+    if shared:
+        notes.append(
+            f"{shared} round(s) were metered while other jobs ran on this machine: their hardware "
+            "counters include the other jobs' energy (column shared_counter_rounds)."
+        )
+    if args.net:
+        notes.append("Joules are net of each study's idle baseline (energy_net_j).")
     if loaded.missing_jobs:
         notes.append(f"{len(loaded.missing_jobs)} sweep job(s) have no trials yet and are left out.")
     definitions_text = (

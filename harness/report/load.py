@@ -6,6 +6,7 @@ their accuracy. A table without a status column is taken as all complete.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,27 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise HarnessError(f"{path} is not a readable table ({first}); give a trials.csv") from exc
 
 
+def machine_label(info: dict) -> str:
+    """A short name of the machine a study ran on (hostname, CPU, GPUs) from its study.json."""
+    parts = [info.get("hostname", ""), info.get("cpu_model", "")]
+    gpus = info.get("gpu_names") or []
+    if gpus:
+        parts.append(" + ".join(gpus))
+    return " / ".join(p for p in parts if p)
+
+
+def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Label the rows with the machine recorded in the study.json beside a trials.csv."""
+    sidecar = path.parent / "study.json"
+    if "machine" not in table.columns and sidecar.is_file():
+        try:
+            info = json.loads(sidecar.read_text()).get("machine", {})
+        except (OSError, ValueError):
+            info = {}
+        table = table.assign(machine=machine_label(info))
+    return table
+
+
 def read_storage(url: str) -> pd.DataFrame:
     """Every recorded round of every study in an Optuna storage."""
     import optuna
@@ -49,10 +71,11 @@ def read_storage(url: str) -> pd.DataFrame:
     rows = []
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=url)
+        machine = machine_label(study.user_attrs.get("machine", {}))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not trial.user_attrs.get(INTERRUPTED_ATTR):
-                rows.append(TrialRecord.from_attrs(attrs, trial.params).row())
+                rows.append({**TrialRecord.from_attrs(attrs, trial.params).row(), "machine": machine})
     return pd.DataFrame(rows)
 
 
@@ -61,14 +84,14 @@ def _expand(item: str, loaded: Loaded) -> list[tuple[str, pd.DataFrame]]:
         return [(item, read_storage(item))]
     path = Path(item)
     if path.is_file():
-        return [(str(path), _read_table(path))]
+        return [(str(path), _with_machine(_read_table(path), path))]
     if path.is_dir():
         tables = sorted(path.rglob(TRIALS_FILE))
         # A Hydra job directory (it has .hydra/) without a trials.csv has not recorded a round yet.
         for job in sorted(p.parent for p in path.rglob(".hydra")):
             if not (job / TRIALS_FILE).exists():
                 loaded.missing_jobs.append(job)
-        return [(str(t), _read_table(t)) for t in tables]
+        return [(str(t), _with_machine(_read_table(t), t)) for t in tables]
     raise HarnessError(
         f"{item} does not exist; give run or sweep directories, CSV/Parquet files or a storage URL"
     )
@@ -88,7 +111,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     for column in NUMERIC:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame.loc[frame["status"] != "complete", "accuracy"] = float("nan")
-    for column in ("space", "energy_source"):
+    for column in ("space", "energy_source", "machine"):
         if column not in frame.columns:
             frame[column] = ""
         frame[column] = frame[column].fillna("").astype(str)

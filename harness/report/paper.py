@@ -64,6 +64,7 @@ def read_paper_csv(path: Path, *, repetitions: int = PAPER_REPETITIONS) -> pd.Da
                 "accuracy": accuracy,
                 "energy_j": float(row[col["energy"]]) * repetitions,
                 "energy_source": "paper_nvidia_smi",
+                "machine": "Yarally et al. 2023: one GTX 1080",
                 "repetitions": repetitions,
             }
             record.update({f"p_{name}": float(row[i]) for name, i in params.items()})

@@ -20,7 +20,7 @@ import pandas as pd
 from harness.report.metrics import accuracy_per_kj, bootstrap_ci, gqi
 
 GROUP = ["origin", "dataset", "model", "space"]
-STRATEGY_GROUP = [*GROUP, "strategy"]
+STRATEGY_GROUP = [*GROUP, "strategy", "machine"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,13 @@ class Definitions:
     target: float | None = None  # absolute accuracy target; overrides delta
     gqi_alpha: float = 1.0
     gqi_beta: float = 1.0
+
+
+def _true(column: pd.Series | None) -> pd.Series:
+    """A boolean column read back from CSV ("True"/"False"), absent meaning False."""
+    if column is None:
+        return pd.Series(dtype=bool)
+    return column.astype(str).str.lower().isin(("true", "1"))
 
 
 def _energy_to(trials: pd.DataFrame, round_no: float) -> float:
@@ -61,6 +68,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "model": first["model"],
                 "strategy": first["strategy"],
                 "space": first["space"],
+                "machine": first["machine"],
                 "seed": int(first["seed"]),
                 "rounds": int(t["round"].max()),
                 "failed_rounds": int((t["status"] != "complete").sum()),
@@ -71,6 +79,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
                 "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
+                "shared_counter_rounds": int(_true(t.get("shared_counters")).sum()),
             }
         )
     summary = pd.DataFrame(rows)
@@ -131,15 +140,19 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
             return fmt(row[f"{prefix}_mean"], digits)
         return f"{fmt(row[f'{prefix}_mean'], digits)} [{fmt(low, digits)}, {fmt(high, digits)}]"
 
+    machines = by_strategy["machine"].nunique() > 1  # a column only when studies ran on several
     head = (
-        "| origin | dataset | model | space | strategy | seeds | best acc (mean) | rounds to best "
+        "| origin | dataset | model | space | strategy | "
+        + ("machine | " if machines else "")
+        + "seeds | best acc (mean) | rounds to best "
         "| joules to best | rounds to target | joules to target | reached target |\n"
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        "|---|---|---|---|---|" + ("---|" if machines else "") + "---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for _, r in by_strategy.iterrows():
+        machine = f"| {r['machine']} " if machines else ""
         lines.append(
-            f"| {r['origin']} | {r['dataset']} | {r['model']} | {r['space']} | {r['strategy']} "
+            f"| {r['origin']} | {r['dataset']} | {r['model']} | {r['space']} | {r['strategy']} {machine}"
             f"| {r['seeds']} | {fmt(r['best_accuracy_mean'], 4)} | {interval(r, 'rounds_to_best')} "
             f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
             f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} |"
