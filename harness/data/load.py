@@ -13,6 +13,11 @@ from harness.data.idx import load_fashion_mnist
 from harness.data.synthetic import make_synthetic
 
 DIGITS_TEST_FRACTION = 0.2
+# Data sets read from distribution files: loader and default directory.
+FILE_LOADERS = {
+    "fashion_mnist": (load_fashion_mnist, "data/fashion_mnist"),
+    "cifar10": (load_cifar10, "data/cifar10"),
+}
 
 
 def load_digits(seed: int) -> Dataset:
@@ -45,21 +50,10 @@ def load_dataset(
     sums = {k: (v,) for k, v in checksums.items()} if checksums is not None else None
     if name == "digits":
         data = load_digits(seed)
-    elif name == "fashion_mnist":
-        data = load_fashion_mnist(
-            Path(root or "data/fashion_mnist"),
-            url=url,
-            download=download,
-            checksums=sums,
-            progress=progress,
-        )
-    elif name == "cifar10":
-        data = load_cifar10(
-            Path(root or "data/cifar10"),
-            url=url,
-            download=download,
-            checksums=sums,
-            progress=progress,
+    elif name in FILE_LOADERS:
+        loader, default_root = FILE_LOADERS[name]
+        data = loader(
+            Path(root or default_root), url=url, download=download, checksums=sums, progress=progress
         )
     elif name == "synthetic":
         assert shape is not None and classes is not None

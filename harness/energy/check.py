@@ -32,19 +32,13 @@ def _try(build: Callable[[], Meter]) -> tuple[Meter | None, str]:
 
 
 def check(powercap_root: str, watts_per_core: float, seconds: float, gpus: list[int] | None) -> int:
-    from harness.energy.nvml import NvmlMeter, _nvml, visible_devices
+    from harness.energy.nvml import NvmlMeter, init_nvml, visible_devices
     from harness.energy.rapl import RaplMeter
 
     def nvml_meter() -> Meter:
         indices = gpus
         if indices is None:
-            nvml = _nvml()
-            try:
-                nvml.nvmlInit()
-            except nvml.NVMLError as exc:
-                raise MeterUnavailable(
-                    f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine"
-                ) from exc
+            nvml = init_nvml()
             count = len(visible_devices(nvml.nvmlDeviceGetCount(), os.environ.get("CUDA_VISIBLE_DEVICES")))
             nvml.nvmlShutdown()
             if count == 0:

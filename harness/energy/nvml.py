@@ -28,6 +28,16 @@ def _nvml() -> Any:
     return pynvml
 
 
+def init_nvml() -> Any:
+    """Import pynvml and initialise NVML, or say why it cannot be read here."""
+    nvml = _nvml()
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError as exc:
+        raise MeterUnavailable(f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine") from exc
+    return nvml
+
+
 def visible_devices(count: int, env: str | None) -> list[str]:
     """NVML indices (as strings) or UUIDs of the GPUs CUDA shows, in CUDA's order."""
     if env is None:
@@ -96,13 +106,7 @@ class NvmlMeter(Meter):
         poll_interval_s: float = 0.1,
         synchronize: Callable[[], None] | None = None,
     ) -> None:
-        self.nvml = nvml = _nvml()
-        try:
-            nvml.nvmlInit()
-        except nvml.NVMLError as exc:
-            raise MeterUnavailable(
-                f"NVML: cannot initialise ({exc}); no NVIDIA driver on this machine"
-            ) from exc
+        self.nvml = nvml = init_nvml()
         self.poll_interval_s = poll_interval_s
         self.synchronize = synchronize or (lambda: None)
         try:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 from harness.report.reduce import GROUP
 
@@ -203,6 +204,8 @@ def plot_joules_to_target(by_strategy: pd.DataFrame, out: Path, *, svg: bool = F
                 textcoords="offset points",
             )
         ax.set_xticks(positions, strategies)
+        ax.margins(y=0.12)  # headroom for the labels above the bars
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.set_ylabel("joules to target (J; mean, 95% bootstrap CI)")
         prefix = "paper: " if origin == "paper" else ""
         sources = ", ".join(sorted(set(";".join(frame["energy_sources"]).split(";")) - {""}))
