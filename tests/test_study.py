@@ -175,3 +175,10 @@ def test_trials_csv_has_the_contract_columns(make_config, tmp_path):
         "samples_per_s",
     ):
         assert column in header
+
+
+def test_grid_runs_every_cell_when_rounds_equal_the_grid(make_config, tmp_path):
+    cfg = make_config("strategy=grid", "space.grid_points=2", "study.rounds=8")  # 2^3 cells
+    study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert len({(r["p_lr"], r["p_beta1"], r["p_beta2"]) for r in rows}) == 8

@@ -87,9 +87,10 @@ def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label:
         median = np.nanmedian(stack, axis=0)
         q25, q75 = np.nanpercentile(stack, [25, 75], axis=0)
     n = len(curves)
-    ax.plot(grid, median, color=colour, lw=1.8, label=f"{label} (median of {n} seeds)" if n > 1 else label)
+    label = f"{label} (median of {n} seeds)" if n > 1 else label
+    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post")
     if n > 1:
-        ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0)
+        ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0, step="post")
 
 
 def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:

@@ -104,6 +104,17 @@ class SkoptPISampler(BaseSampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
 
+class PaperGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler without its end-of-grid ``Study.stop()``.
+
+    That call only works inside ``Study.optimize``; our loop asks and tells and stops itself at
+    ``study.rounds``, which validation keeps within the number of cells.
+    """
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        return None
+
+
 def make_sampler(
     name: str,
     params: Mapping[str, Range],
@@ -118,7 +129,7 @@ def make_sampler(
     qmc_type: str = "sobol",
 ) -> BaseSampler:
     if name == "grid":
-        return optuna.samplers.GridSampler(grid(params, grid_points), seed=study_seed)
+        return PaperGridSampler(grid(params, grid_points), seed=study_seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=round_seed)
     if name == "bayes":
