@@ -116,6 +116,8 @@ def machine_info(meter: Meter, device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
+        "physical_cores": _physical_cores(),
+        "cpus_available": len(os.sched_getaffinity(0)),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
@@ -127,6 +129,21 @@ def machine_info(meter: Meter, device: torch.device) -> dict[str, Any]:
         info["gpu_names"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     info.update(meter.describe())
     return info
+
+
+def _physical_cores() -> int | None:
+    """Distinct (package, core) pairs in /proc/cpuinfo; None where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    cores = set()
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "core id" in fields:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+    return len(cores) or None
 
 
 def _cpu_model() -> str:

@@ -96,3 +96,51 @@ def test_bad_input_is_one_line_exit_2_and_creates_no_study(tmp_path, overrides, 
     assert lines[0].startswith("harness: error: ") and message in lines[0]
     assert study_names(db) == []
     assert not list(tmp_path.rglob("trials.csv"))
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_exactly_the_configured_rounds(tmp_path):
+    """SIGKILL mid-study, then the same command: every round once, 1..N, none lost or repeated."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    db = tmp_path / "o.db"
+    run_dir = tmp_path / "run"
+    args = [
+        *TINY,
+        "strategy=random",
+        "study.rounds=12",
+        "study.epochs=15",
+        f"study.storage=sqlite:///{db}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    exe = str(Path(sys.executable).parent / "harness")
+    proc = subprocess.Popen([exe, *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    trials = run_dir / "trials.csv"
+    while time.time() < deadline:
+        if trials.exists() and len(trials.read_text().splitlines()) >= 4:  # header + 3 rounds
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with trials.open() as fh:
+        done_before = [r["round"] for r in csv.DictReader(fh)]
+    assert 3 <= len(done_before) < 12
+
+    out = run_cli(["harness", *args], tmp_path)
+    assert out.returncode == 0, out.stderr
+    with trials.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["round"]) for r in rows] == list(range(1, 13))
+    assert [r["round"] for r in rows[: len(done_before)]] == done_before
+    study = optuna.load_study(study_name="synthetic-simple_cnn-random-paper3-s0", storage=f"sqlite:///{db}")
+    interrupted = [t for t in study.trials if t.user_attrs.get("interrupted")]
+    assert len(interrupted) <= 1
+    if interrupted:  # killed mid-round: that round was run again with the same hyperparameters
+        assert "re-running 1 interrupted round" in out.stderr
+        rerun = rows[len(done_before)]
+        assert float(rerun["p_lr"]) == interrupted[0].params["lr"]
