@@ -12,6 +12,7 @@ Map of the package (arrows are the only imports allowed between parts):
     energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
     search/    spaces (config -> distributions and grids), strategies (Optuna samplers)
     records    the trials.csv contract: column names, writing and reading rows
+    machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)
 """
 

@@ -9,13 +9,10 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
@@ -26,6 +23,7 @@ from harness.data import load_dataset
 from harness.energy import Meter, make_meter
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError
+from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
@@ -107,53 +105,6 @@ def load_data(cfg: Config, device: torch.device) -> TensorData:
         progress=cfg.study.progress,
     )
     return prepare(data, device)
-
-
-def machine_info(meter: Meter, device: torch.device) -> dict[str, Any]:
-    """What the study ran on, so that studies from different machines can be told apart."""
-    info: dict[str, Any] = {
-        "hostname": platform.node(),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "physical_cores": _physical_cores(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", ""),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
-        "device": str(device),
-        "python": sys.version.split()[0],
-    }
-    if device.type == "cuda":
-        info["gpu_names"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    info.update(meter.describe())
-    return info
-
-
-def _physical_cores() -> int | None:
-    """Distinct (package, core) pairs in /proc/cpuinfo; None where it cannot be read."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    cores = set()
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        if "core id" in fields:
-            cores.add((fields.get("physical id", "0"), fields["core id"]))
-    return len(cores) or None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:

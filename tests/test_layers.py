@@ -1,0 +1,54 @@
+"""Which part may import which (DESIGN.md): arrows point down, nothing points up."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "harness"
+# part -> the other parts it may import (errors is the shared leaf every part may use)
+ALLOWED = {
+    "errors": set(),
+    "models": set(),
+    "records": set(),
+    "data": set(),
+    "energy": set(),
+    "search": set(),
+    "config": set(),
+    "train": {"models", "data"},
+    "machine": {"energy"},
+    "report": {"records"},
+    "study": {"config", "search", "train", "energy", "data", "models", "records", "machine"},
+    "__main__": {"config", "study"},
+}
+
+
+def part_of(path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def imported_parts(path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.startswith("harness."):
+                found.add(name.split(".")[1])
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_follow_the_layers(path):
+    part = part_of(path)
+    if part == "__init__":
+        return
+    others = imported_parts(path) - {part, "errors"}
+    assert others <= ALLOWED[part], f"{part} imports {sorted(others - ALLOWED[part])}"
