@@ -241,6 +241,32 @@ def test_gpu_without_counter_is_integrated_from_polled_power(nvml, monkeypatch):
     meter.close()
 
 
+def test_a_counter_reading_zero_is_no_counter(nvml):
+    nvml.DEVICES[0]["stuck_at_mj"] = 0
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    assert meter.source == "nvml_power"
+    with meter.window() as window:
+        time.sleep(0.2)
+    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=0.05)
+    meter.close()
+
+
+def test_a_counter_that_stops_advancing_gives_no_reading_then_power_polling(nvml):
+    nvml.DEVICES[0]["stuck_at_mj"] = 123_456
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    assert meter.source == "nvml_counter"
+    with meter.window() as window:
+        time.sleep(1.1)
+    m = window.measurement
+    assert m.energy_j is None and "did not advance" in m.note  # never 0 J
+    assert meter.source == "nvml_power"
+    with meter.window() as window:
+        time.sleep(0.2)
+    assert window.measurement.source == "nvml_power"
+    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=0.05)
+    meter.close()
+
+
 def test_cuda_visible_devices_by_uuid_and_two_gpus_at_once(nvml, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-bbb,GPU-aaa")
     meter = NvmlMeter([0, 1], poll_interval_s=0.01)

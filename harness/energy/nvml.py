@@ -19,6 +19,9 @@ from typing import Any
 from harness.energy.base import Measurement, Meter
 from harness.errors import MeterUnavailable
 
+# A counter that has not moved over a window this long is stuck: a running GPU always draws power.
+STUCK_COUNTER_S = 1.0
+
 
 def _nvml() -> Any:
     try:
@@ -114,8 +117,11 @@ class NvmlMeter(Meter):
         except BaseException:
             nvml.nvmlShutdown()
             raise
+        self.source = self._label()
+
+    def _label(self) -> str:
         counters = {g.has_counter for g in self.gpus}
-        self.source = "+".join(
+        return "+".join(
             s for s, on in (("nvml_counter", True in counters), ("nvml_power", False in counters)) if on
         )
 
@@ -138,10 +144,11 @@ class NvmlMeter(Meter):
             name = nvml.nvmlDeviceGetName(handle)
             name = name.decode() if isinstance(name, bytes) else str(name)
             try:
-                nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-                has_counter = True
+                # Some boards answer but never advance the counter (it reads 0 since the driver
+                # loaded): that is no counter either. Pre-Volta boards raise NotSupported.
+                has_counter = nvml.nvmlDeviceGetTotalEnergyConsumption(handle) > 0
             except nvml.NVMLError:
-                has_counter = False  # pre-Volta or not supported: poll power instead
+                has_counter = False  # poll power instead
             try:
                 limit_w: float | None = nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
             except nvml.NVMLError:
@@ -165,6 +172,28 @@ class NvmlMeter(Meter):
         self.synchronize()
         start, poller = token
         end = self._counters_mj()
+        stuck = [
+            g
+            for g, a, b in zip(self.gpus, start, end, strict=True)
+            if a is not None and a == b and duration_s >= STUCK_COUNTER_S
+        ]
+        if stuck:
+            # A counter that does not move on a running GPU is broken, not idle: no reading for
+            # this window (never 0 J), and power polling from the next window on.
+            for gpu in stuck:
+                gpu.has_counter = False
+            self.source = self._label()
+            if poller is not None:
+                poller.finish()
+            names = ", ".join(f"GPU {g.index} ({g.name})" for g in stuck)
+            return Measurement(
+                None,
+                self.source,
+                duration_s,
+                {},
+                note=f"the energy counter of {names} did not advance in {duration_s:.1f} s; "
+                "polling its power from now on",
+            )
         energy_j = sum(
             (b - a) / 1000.0 for a, b in zip(start, end, strict=True) if a is not None and b is not None
         )

@@ -76,7 +76,9 @@ def nvmlDeviceGetTotalEnergyConsumption(handle: dict[str, Any]) -> int:
     _check()
     if not handle["counter"]:
         raise NVMLError_NotSupported()
-    return int(handle.get("offset_mj", 0) + handle["power_w"] * (time.perf_counter() - _T0) * 1000)
+    if "stuck_at_mj" in handle:  # a board whose counter answers but never advances
+        return int(handle["stuck_at_mj"])
+    return int(handle.get("offset_mj", 1) + handle["power_w"] * (time.perf_counter() - _T0) * 1000)
 
 
 def nvmlDeviceGetPowerUsage(handle: dict[str, Any]) -> int:
