@@ -9,6 +9,7 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -155,16 +156,22 @@ def _recover_interrupted(study: optuna.Study) -> int:
 # One round
 
 
-def _run_round(
-    cfg: Config,
-    study: optuna.Study,
-    round_no: int,
-    data: TensorData,
-    meter: Meter,
-    dists: dict[str, optuna.distributions.BaseDistribution],
-    idle_power_w: float | None,
-    jobs: ActiveJobs,
-) -> TrialRecord:
+@dataclass
+class _Session:
+    """Everything a round needs, fixed for the study."""
+
+    cfg: Config
+    study: optuna.Study
+    spec: ModelSpec
+    data: TensorData
+    meter: Meter
+    dists: dict[str, optuna.distributions.BaseDistribution]
+    idle_power_w: float | None
+    jobs: ActiveJobs
+
+
+def _run_round(session: _Session, round_no: int) -> TrialRecord:
+    cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
     st, s = cfg.study, cfg.strategy
     start = time.perf_counter()
     study.sampler = make_sampler(
@@ -179,11 +186,10 @@ def _run_round(
         xi=s.xi,
         qmc_type=s.qmc_type,
     )
-    trial = study.ask(dists)
+    trial = study.ask(session.dists)
     params = dict(trial.params)
     suggest_s = time.perf_counter() - start
 
-    spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
     hp = Hyperparameters.from_params(params)
     accuracies: list[float] = []
     train_s = eval_s = 0.0
@@ -193,8 +199,8 @@ def _run_round(
     with meter.window() as window:
         for rep in range(st.repetitions):
             outcome = train_trial(
-                spec,
-                data,
+                session.spec,
+                session.data,
                 hp,
                 epochs=st.epochs,
                 batch_size=st.batch_size,
@@ -212,13 +218,11 @@ def _run_round(
     concurrent += jobs.others()
     machine_wide = "rapl" in m.source or "nvml" in m.source
     net_j = None
-    if m.energy_j is not None and idle_power_w is not None:
-        net_j = m.energy_j - idle_power_w * m.duration_s
+    if m.energy_j is not None and session.idle_power_w is not None:
+        net_j = m.energy_j - session.idle_power_w * m.duration_s
     failed = bool(reason)
     accuracy = None if failed else sum(accuracies) / len(accuracies)
-    spread = None
-    if not failed and len(accuracies) > 1:
-        spread = float(torch.tensor(accuracies, dtype=torch.float64).std().item())
+    spread = statistics.stdev(accuracies) if not failed and len(accuracies) > 1 else None
     record = TrialRecord(
         study=cfg.study_name,
         dataset=cfg.dataset.name,
@@ -306,7 +310,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     )
     try:
         with ActiveJobs() as jobs:
-            return _run_study(cfg, storage, data, meter, device, jobs, run_dir)
+            return _run_study(cfg, storage, spec, data, meter, device, jobs, run_dir)
     finally:
         meter.close()
 
@@ -314,6 +318,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
 def _run_study(
     cfg: Config,
     storage: optuna.storages.BaseStorage,
+    spec: ModelSpec,
     data: TensorData,
     meter: Meter,
     device: torch.device,
@@ -347,7 +352,7 @@ def _run_study(
     writer.rewrite(records)
     if interrupted:
         print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
-    dists = distributions(cfg.space.params)
+    session = _Session(cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs)
     bar = tqdm(
         total=st.rounds,
         initial=min(len(records), st.rounds),
@@ -359,7 +364,7 @@ def _run_study(
     )
     with bar:
         for round_no in range(len(records) + 1, st.rounds + 1):
-            record = _run_round(cfg, study, round_no, data, meter, dists, idle_power_w, jobs)
+            record = _run_round(session, round_no)
             writer.append(record)
             records.append(record)
             result = summarise(cfg.study_name, records, run_dir)
