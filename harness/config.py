@@ -299,7 +299,7 @@ def validate_space(space: SpaceConfig) -> None:
             )
         if name in ("beta1", "beta2") and (rng.low < 0 or rng.high > 1):
             raise ConfigError(f"{where}: Adam's betas lie in [0, 1), got [{rng.low:g}, {rng.high:g}]")
-        if (name in ("lr", "epsilon") and rng.low < 0) or (name == "weight_decay" and rng.low < 0):
+        if rng.low < 0:
             raise ConfigError(f"{where}: low={rng.low:g} must not be negative")
 
 

@@ -318,3 +318,15 @@ def test_storage_url_input_reads_the_recorded_rounds(make_config, tmp_path):
     assert list(from_storage["round"]) == [1, 2]
     assert list(from_storage["accuracy"]) == list(from_csv["accuracy"])
     assert from_storage["machine"].iloc[0] == from_csv["machine"].iloc[0] != ""
+
+
+def test_the_same_study_name_on_two_machines_is_two_studies(tmp_path):
+    for host, accs in (("a", [0.5, 0.9]), ("b", [0.8, 0.7])):
+        run = tmp_path / host / "digits-simple_cnn-bayes-paper3-s0"
+        run.mkdir(parents=True)
+        write(table("digits-simple_cnn-bayes-paper3-s0", accs), run / "trials.csv")
+        (run / "study.json").write_text(f'{{"machine": {{"hostname": "{host}"}}}}')
+    summary = reduce_studies(load([str(tmp_path)]).trials, Definitions())
+    assert sorted(zip(summary["machine"], summary["best_accuracy"], strict=True)) == [("a", 0.9), ("b", 0.8)]
+    by = reduce_strategies(summary)
+    assert sorted(by["machine"]) == ["a", "b"] and list(by["seeds"]) == [1, 1]

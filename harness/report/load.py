@@ -17,6 +17,8 @@ from harness.errors import HarnessError
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, REQUIRED, TRIALS_FILE, TrialRecord
 
 NUMERIC = ("seed", "round", "accuracy", "energy_j")
+# What identifies one study: the same name on two machines is two studies.
+STUDY_KEY = ["origin", "machine", "study"]
 
 
 @dataclass
@@ -137,8 +139,8 @@ def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
             f"sweep directories, trials.csv files or an Optuna storage URL"
         )
     trials = pd.concat(frames, ignore_index=True)
-    trials = trials.sort_values(["study", "origin", "round"], kind="stable")
-    duplicated = trials.duplicated(["origin", "study", "round"], keep="last")
+    trials = trials.sort_values([*STUDY_KEY, "round"], kind="stable")
+    duplicated = trials.duplicated([*STUDY_KEY, "round"], keep="last")
     if duplicated.any():  # the same study read twice (a run dir and its storage): keep one copy
         trials = trials[~duplicated]
     loaded.trials = trials.reset_index(drop=True)

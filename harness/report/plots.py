@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from harness.report.load import STUDY_KEY
 from harness.report.reduce import GROUP
 
 STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
@@ -57,7 +58,7 @@ def _figure(n: int) -> tuple[Figure, list[Axes]]:
 def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
     """Per study and round: cumulative joules and the best accuracy reached so far."""
     out = []
-    for _, t in trials.groupby(["origin", "study"], sort=False):
+    for _, t in trials.groupby(STUDY_KEY, sort=False):
         t = t.sort_values("round")
         best = t["accuracy"].fillna(-np.inf).cummax().replace(-np.inf, np.nan)
         cumulative = t["energy_j"].cumsum().where(t["energy_j"].notna().cumprod().astype(bool))
@@ -75,7 +76,7 @@ def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label: str, colour) -> None:
     curves = []
-    for _, t in frame.groupby("study"):
+    for _, t in frame.groupby(STUDY_KEY):
         t = t.dropna(subset=[x_column])
         if len(t):
             curves.append(_on_grid(t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float), grid))

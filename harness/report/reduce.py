@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.report.load import STUDY_KEY
 from harness.report.metrics import accuracy_per_kj, bootstrap_ci, gqi
 
 GROUP = ["origin", "dataset", "model", "space"]
@@ -54,7 +55,7 @@ def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     """One row per study (summary.csv)."""
     rows = []
-    for (origin, study), t in trials.groupby(["origin", "study"], sort=True):
+    for (origin, machine, study), t in trials.groupby(STUDY_KEY, sort=True):
         t = t.sort_values("round")
         best = float(t["accuracy"].max()) if t["accuracy"].notna().any() else math.nan
         rounds_to_best = _first_round_reaching(t, best - d.tolerance) if not math.isnan(best) else math.nan
@@ -68,7 +69,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "model": first["model"],
                 "strategy": first["strategy"],
                 "space": first["space"],
-                "machine": first["machine"],
+                "machine": machine,
                 "seed": int(first["seed"]),
                 "rounds": int(t["round"].max()),
                 "failed_rounds": int((t["status"] != "complete").sum()),
@@ -90,7 +91,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
         summary["target"] = summary.groupby(GROUP)["best_accuracy"].transform("max") - d.delta
     to_target = []
     for _, row in summary.iterrows():
-        t = trials[(trials["origin"] == row["origin"]) & (trials["study"] == row["study"])]
+        t = trials[(trials[STUDY_KEY] == row[STUDY_KEY]).all(axis=1)]
         r = _first_round_reaching(t, row["target"])
         to_target.append((r, _energy_to(t.sort_values("round"), r)))
     summary["rounds_to_target"] = [r for r, _ in to_target]
