@@ -18,6 +18,13 @@ from harness.data.idx import FILES as FASHION_FILES
 from harness.errors import DataError
 
 RNG = np.random.default_rng(7)
+REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def no_system_dataset(tmp_path, monkeypatch):
+    """Tests see only the files they write, whether or not Debian's copy is installed here."""
+    monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", tmp_path / "no-system-copy")
 
 
 def md5(path: Path) -> str:
@@ -200,3 +207,19 @@ def test_synthetic_is_seeded_and_shaped():
     c = load_dataset("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=4)
     assert a.train_x.shape == (10, 3, 4, 5) and a.classes == 4
     assert np.array_equal(a.train_x, b.train_x) and not np.array_equal(a.train_x, c.train_x)
+
+
+def test_debian_directory_is_searched_after_the_root(tmp_path, monkeypatch):
+    system = tmp_path / "usr-share"
+    sums = fashion_files(system)
+    monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", system)
+    data = load_dataset("fashion_mnist", root=str(tmp_path / "empty"), download=False, checksums=sums)
+    assert len(data.train_y) == 20
+
+
+@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_debian_fashion_mnist_passes_the_known_checksums(monkeypatch):
+    monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", REAL_FASHION)
+    data = load_dataset("fashion_mnist", root="/nonexistent", download=False)
+    assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
+    assert np.bincount(data.test_y).tolist() == [1000] * 10
