@@ -238,6 +238,7 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
         (["bad.csv"], "bad.csv lacks the column(s) energy_j"),
         (["ok.csv", "--target", "7"], "--target=7.0 must be an accuracy in (0, 1]"),
         (["empty"], "no trial rows found"),
+        (["odd.csv"], "odd.csv has status 'running'; a round's status is one of complete, failed, pruned"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
@@ -254,6 +255,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message):
     ).to_csv(tmp_path / "bad.csv", index=False)
     write(table("ok", [0.5]), tmp_path / "ok.csv")
     (tmp_path / "empty").mkdir()
+    write(table("odd", [0.5], status=["running"]), tmp_path / "odd.csv")
     out = run_cli(["harness-report", *args, "--out", str(tmp_path / "rep")], tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

@@ -42,10 +42,6 @@ class Window:
 
     measurement: Measurement | None = None
 
-    @property
-    def energy_j(self) -> float | None:
-        return self.measurement.energy_j if self.measurement else None
-
 
 class Meter(ABC):
     """A source of joules. Subclasses implement ``_begin`` and ``_end``; the base times the window."""

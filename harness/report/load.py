@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, REQUIRED, TRIALS_FILE, TrialRecord
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, REQUIRED, STATUSES, TRIALS_FILE, TrialRecord
 
 NUMERIC = ("seed", "round", "accuracy", "energy_j")
 # What identifies one study: the same name on two machines is two studies.
@@ -110,6 +110,11 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     if "status" not in frame.columns:
         frame["status"] = "complete"
     frame["status"] = frame["status"].fillna("complete").astype(str)
+    unknown = sorted(set(frame["status"]) - set(STATUSES))
+    if unknown:
+        raise HarnessError(
+            f"{origin} has status {unknown[0]!r}; a round's status is one of {', '.join(STATUSES)}"
+        )
     for column in NUMERIC:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame.loc[frame["status"] != "complete", "accuracy"] = float("nan")
