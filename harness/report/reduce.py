@@ -55,8 +55,10 @@ def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     """One row per study (summary.csv)."""
     rows = []
+    frames = []  # each study's rounds in order, kept for the target pass
     for (origin, machine, study), t in trials.groupby(STUDY_KEY, sort=True):
         t = t.sort_values("round")
+        frames.append(t)
         best = float(t["accuracy"].max()) if t["accuracy"].notna().any() else math.nan
         rounds_to_best = _first_round_reaching(t, best - d.tolerance) if not math.isnan(best) else math.nan
         joules_to_best = _energy_to(t, rounds_to_best)
@@ -90,10 +92,9 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     else:
         summary["target"] = summary.groupby(GROUP)["best_accuracy"].transform("max") - d.delta
     to_target = []
-    for _, row in summary.iterrows():
-        t = trials[(trials[STUDY_KEY] == row[STUDY_KEY]).all(axis=1)]
-        r = _first_round_reaching(t, row["target"])
-        to_target.append((r, _energy_to(t.sort_values("round"), r)))
+    for t, target in zip(frames, summary["target"], strict=True):
+        r = _first_round_reaching(t, target)
+        to_target.append((r, _energy_to(t, r)))
     summary["rounds_to_target"] = [r for r, _ in to_target]
     summary["joules_to_target"] = [j for _, j in to_target]
     return summary
