@@ -112,16 +112,12 @@ class _Accumulator:
 class RaplMeter(Meter):
     source = "rapl"
 
-    def __init__(
-        self, root: str | Path = "/sys/class/powercap", poll_interval_s: float | None = None
-    ) -> None:
+    def __init__(self, root: str | Path = "/sys/class/powercap") -> None:
         self.root = Path(root)
         self.zones = probe(self.root)
         # Poll at least twice per shortest possible wrap period at the largest plausible power.
         shortest_wrap_s = min(z.max_range_uj for z in self.zones) / 1e6 / MAX_PLAUSIBLE_POWER_W
-        self.poll_interval_s = min(
-            poll_interval_s or MAX_POLL_INTERVAL_S, shortest_wrap_s / 2, MAX_POLL_INTERVAL_S
-        )
+        self.poll_interval_s = min(shortest_wrap_s / 2, MAX_POLL_INTERVAL_S)
 
     def _begin(self) -> tuple[_Accumulator, threading.Event, threading.Thread]:
         accumulator = _Accumulator(self.zones)
