@@ -332,3 +332,12 @@ def test_the_same_study_name_on_two_machines_is_two_studies(tmp_path):
     assert sorted(zip(summary["machine"], summary["best_accuracy"], strict=True)) == [("a", 0.9), ("b", 0.8)]
     by = reduce_strategies(summary)
     assert sorted(by["machine"]) == ["a", "b"] and list(by["seeds"]) == [1, 1]
+
+
+def test_an_estimated_domain_inside_a_joined_source_is_still_flagged(tmp_path, capsys):
+    frame = table("a", [0.5, 0.9]).assign(energy_source="nvml_counter+estimate")
+    with pytest.raises(SystemExit):
+        report_main([write(frame, tmp_path / "a.csv"), "--out", str(tmp_path / "rep"), "--no-plots"])
+    assert (
+        "Energy sources include estimate: these joules are not hardware readings." in capsys.readouterr().out
+    )

@@ -87,7 +87,9 @@ def report(args: argparse.Namespace) -> int:
     summary.to_csv(out / "summary.csv", index=False)
     by_strategy.to_csv(out / "summary_by_strategy.csv", index=False)
     table = markdown_table(by_strategy)
-    estimated = sorted(set(loaded.trials["energy_source"]) & {"estimate", "none", ""})
+    # Sources of several domains are joined with "+" (nvml_counter+estimate): look at each part.
+    domains = {part for source in loaded.trials["energy_source"] for part in source.split("+")}
+    estimated = sorted(domains & {"estimate", "none", ""})
     notes = []
     if estimated:
         notes.append(
