@@ -142,13 +142,18 @@ def finished_records(study: optuna.Study) -> list[TrialRecord]:
     return sorted(records, key=lambda r: r.round)
 
 
-def _recover_interrupted(study: optuna.Study) -> int:
-    """Mark trials left RUNNING by a dead process as interrupted and queue their params again."""
+def _recover_interrupted(study: optuna.Study, param_names: set[str]) -> int:
+    """Mark trials left RUNNING by a dead process as interrupted and queue their params again.
+
+    A process killed inside the strategy's ask leaves a trial with some or none of its
+    hyperparameters: nothing was trained yet, so that round is simply drawn afresh.
+    """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params)
+        if set(trial.params) == param_names:
+            study.enqueue_trial(trial.params)
     return len(stale)
 
 
@@ -337,7 +342,7 @@ def _run_study(
         print(f"{cfg.study_name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
         idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
         study.set_user_attr("idle_power_w", idle_power_w)
-    interrupted = _recover_interrupted(study)
+    interrupted = _recover_interrupted(study, set(cfg.space.params))
     records = finished_records(study)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = {

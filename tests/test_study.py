@@ -182,3 +182,19 @@ def test_grid_runs_every_cell_when_rounds_equal_the_grid(make_config, tmp_path):
     study_mod.run(cfg, tmp_path / "run")
     rows = read_rows(tmp_path / "run")
     assert len({(r["p_lr"], r["p_beta1"], r["p_beta2"]) for r in rows}) == 8
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random"])
+def test_a_round_killed_before_its_hyperparameters_were_drawn_is_drawn_afresh(
+    make_config, tmp_path, strategy
+):
+    cfg = make_config(f"strategy={strategy}", "study.rounds=2")
+    study_mod.run(cfg, tmp_path / "run")
+    # The state a process killed inside the strategy's ask leaves: a RUNNING trial without params.
+    optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).ask()
+    result = study_mod.run(make_config(f"strategy={strategy}", "study.rounds=4"), tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert [int(r["round"]) for r in rows] == [1, 2, 3, 4] and result.rounds == 4
+    assert all(r["p_lr"] and r["p_beta1"] and r["p_beta2"] for r in rows)
+    if strategy == "grid":
+        assert len({(r["p_lr"], r["p_beta1"], r["p_beta2"]) for r in rows}) == 4
