@@ -93,6 +93,10 @@ class StudySettings:
     name: str | None = None  # None: derived from the configuration
     device: str = "cpu"  # cpu, cuda, or auto
     progress: bool = True
+    # Train a round's repetitions as one stacked model: auto (where the benchmark shows it faster),
+    # true or false. Stacked or not, repetition r starts from the same weights and sees the same batches.
+    stack_repetitions: bool | str = "auto"
+    stack_memory_mb: float = 768.0  # at most this much for one stack; more repetitions train in chunks
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,9 @@ class Config:
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes what a round computes. A resumed study must match it."""
         study = dataclasses.asdict(self.study)
-        for key in ("rounds", "storage", "threads", "name", "progress", "device"):
+        # Stacking changes how repetitions are batched, not what they compute (like threads and device).
+        batching = ("stack_repetitions", "stack_memory_mb")
+        for key in ("rounds", "storage", "threads", "name", "progress", "device", *batching):
             study.pop(key)
         return {
             "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
@@ -149,6 +155,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        for arg in args[1:]:  # bool | str: take the value as the first type it already is
+            if isinstance(value, arg):
+                return value
         return _convert(value, args[0], where)
     if value is None:
         raise ConfigError(f"{where} must not be null: give {_type_name(tp)}")
@@ -249,6 +258,12 @@ def validate(cfg: Config) -> None:
     _choice(cfg.meter.name, METERS, "meter.name")
     _choice(s.qmc_type, ("sobol", "halton"), "strategy.qmc_type")
     _choice(st.device, ("cpu", "cuda", "auto"), "study.device")
+    if st.stack_repetitions not in (True, False, "auto"):
+        raise ConfigError(
+            f"study.stack_repetitions={st.stack_repetitions!r} is unknown; choose auto, true or false"
+        )
+    if st.stack_memory_mb <= 0:
+        raise ConfigError(f"study.stack_memory_mb={st.stack_memory_mb:g} must be positive")
     for key in ("rounds", "repetitions", "epochs", "batch_size"):
         _at_least(getattr(st, key), 1, f"study.{key}")
     _at_least(st.seed, 0, "study.seed")

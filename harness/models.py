@@ -88,3 +88,127 @@ def build_model(
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------------------
+# R independent copies of one network, trained as one model
+
+
+class StackedLinear(nn.Module):
+    """R Linear layers side by side: weight [R, out, in], one batched matmul for all R."""
+
+    def __init__(self, layers: list[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [R, B, in] -> [R, B, out]
+        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+
+
+def _grouped_conv(layers: list[nn.Conv2d]) -> nn.Conv2d:
+    """R convolutions as one over stacked channels: groups=R keeps each copy to its own channels."""
+    first = layers[0]
+    r = len(layers)
+    conv = nn.Conv2d(
+        first.in_channels * r,
+        first.out_channels * r,
+        kernel_size=first.kernel_size,  # type: ignore[arg-type]
+        stride=first.stride,  # type: ignore[arg-type]
+        padding=first.padding,  # type: ignore[arg-type]
+        groups=r,
+        device=first.weight.device,
+    )
+    with torch.no_grad():
+        conv.weight.copy_(torch.cat([layer.weight for layer in layers]))
+        assert conv.bias is not None
+        conv.bias.copy_(torch.cat([layer.bias for layer in layers if layer.bias is not None]))
+    return conv
+
+
+def _stacked_batch_norm(layers: list[nn.BatchNorm2d]) -> nn.BatchNorm2d:
+    """Per-channel statistics over stacked channels are each copy's own statistics."""
+    first = layers[0]
+    norm = nn.BatchNorm2d(
+        first.num_features * len(layers), eps=first.eps, momentum=first.momentum, device=first.weight.device
+    )
+    with torch.no_grad():
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(norm, name).copy_(torch.cat([getattr(layer, name) for layer in layers]))
+    return norm
+
+
+class _ToChannels(nn.Module):
+    """[R, B, C, H, W] -> [B, R*C, H, W]: the copies' images side by side as channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r, b, c, h, w = x.shape
+        return x.transpose(0, 1).reshape(b, r * c, h, w)
+
+
+class _FlattenStacked(nn.Module):
+    """Back to one feature vector per copy: [R, B, ...] or [B, R*C, H, W] -> [R, B, F]."""
+
+    def __init__(self, copies: int, from_channels: bool) -> None:
+        super().__init__()
+        self.copies = copies
+        self.from_channels = from_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.from_channels:
+            return x.reshape(x.shape[0], self.copies, -1).transpose(0, 1)
+        return x.reshape(self.copies, x.shape[1], -1)
+
+
+class StackedNet(nn.Sequential):
+    """R copies of one paper network as a single module (inputs [R, B, C, H, W], logits [R, B, K]).
+
+    Built from R already initialised networks, so copy r starts from exactly the weights of network r.
+    Linear layers become batched matmuls, convolutions one grouped convolution over the copies'
+    stacked channels, batch norms one batch norm over those channels; ReLU and pooling act per channel
+    as before. Nothing mixes the copies, so the gradient of the summed per-copy losses is each copy's
+    own gradient, and one Adam over the stacked tensors is R independent Adams (Adam is elementwise).
+    """
+
+    def __init__(self, networks: list[nn.Sequential]) -> None:
+        copies = len(networks)
+        layers: list[nn.Module] = []
+        channels = False  # whether activations are in the [B, R*C, H, W] layout
+        for parts in zip(*networks, strict=True):
+            first = parts[0]
+            if isinstance(first, nn.Conv2d):
+                if not channels:
+                    layers.append(_ToChannels())
+                    channels = True
+                layers.append(_grouped_conv(list(parts)))
+            elif isinstance(first, nn.BatchNorm2d):
+                layers.append(_stacked_batch_norm(list(parts)))
+            elif isinstance(first, nn.Flatten):
+                layers.append(_FlattenStacked(copies, channels))
+                channels = False
+            elif isinstance(first, nn.Linear):
+                layers.append(StackedLinear(list(parts)))
+            elif isinstance(first, nn.ReLU | nn.MaxPool2d):
+                layers.append(first)
+            else:
+                raise TypeError(f"cannot stack a {type(first).__name__} layer")
+        super().__init__(*layers)
+        self.copies = copies
+
+
+def parameter_bytes(model: nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def activation_floats(model: nn.Sequential, shape: tuple[int, int, int]) -> int:
+    """Floats each layer of ``model`` outputs for one image: what training keeps per sample."""
+    total = 0
+    x = torch.zeros(2, *shape, device=next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for layer in model:
+            x = layer(x)
+            total += x[0].numel()
+    model.train(was_training)
+    return total

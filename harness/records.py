@@ -44,6 +44,7 @@ COLUMNS = (
     "suggest_s",
     "samples_per_s",
     "repetitions",
+    "stack",
     "reason",
 )
 # What an outside table must have to be reduced (status, when absent, means complete).
@@ -71,6 +72,7 @@ class TrialRecord:
     suggest_s: float
     samples_per_s: float | None
     repetitions: int
+    stack: int = 1  # repetitions trained together as one stacked model (1: one after another)
     reason: str = ""
     energy_net_j: float | None = None  # energy_j minus the idle baseline power x window duration
     shared_counters: bool = False  # another job was metering on this machine during the round

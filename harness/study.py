@@ -28,7 +28,16 @@ from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
-from harness.train import Hyperparameters, ModelSpec, TensorData, prepare, train_trial, warm_up
+from harness.train import (
+    Hyperparameters,
+    ModelSpec,
+    StackPlan,
+    TensorData,
+    plan_stacking,
+    prepare,
+    train_round,
+    warm_up,
+)
 
 STUDY_FILE = "study.json"
 
@@ -173,6 +182,7 @@ class _Session:
     dists: dict[str, optuna.distributions.BaseDistribution]
     idle_power_w: float | None
     jobs: ActiveJobs
+    stacking: StackPlan
 
 
 def _run_round(session: _Session, round_no: int) -> TrialRecord:
@@ -195,29 +205,19 @@ def _run_round(session: _Session, round_no: int) -> TrialRecord:
     params = dict(trial.params)
     suggest_s = time.perf_counter() - start
 
-    hp = Hyperparameters.from_params(params)
-    accuracies: list[float] = []
-    train_s = eval_s = 0.0
-    samples = 0
-    reason = ""
     concurrent = jobs.others()
     with meter.window() as window:
-        for rep in range(st.repetitions):
-            outcome = train_trial(
-                session.spec,
-                session.data,
-                hp,
-                epochs=st.epochs,
-                batch_size=st.batch_size,
-                seed=derive_seed(st.seed, 1, round_no, rep),
-            )
-            train_s += outcome.train_s
-            eval_s += outcome.eval_s
-            samples += outcome.samples
-            if outcome.accuracy is None:
-                reason = f"repetition {rep + 1}: {outcome.reason}"
-                break
-            accuracies.append(outcome.accuracy)
+        # One window for all repetitions, stacked or not: the round's joules.
+        outcome = train_round(
+            session.spec,
+            session.data,
+            Hyperparameters.from_params(params),
+            epochs=st.epochs,
+            batch_size=st.batch_size,
+            seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
+            stack=session.stacking.stack,
+        )
+    accuracies = outcome.accuracies
     m = window.measurement
     assert m is not None
     concurrent += jobs.others()
@@ -225,7 +225,7 @@ def _run_round(session: _Session, round_no: int) -> TrialRecord:
     net_j = None
     if m.energy_j is not None and session.idle_power_w is not None:
         net_j = m.energy_j - session.idle_power_w * m.duration_s
-    failed = bool(reason)
+    failed = outcome.failed
     accuracy = None if failed else sum(accuracies) / len(accuracies)
     spread = statistics.stdev(accuracies) if not failed and len(accuracies) > 1 else None
     record = TrialRecord(
@@ -248,12 +248,13 @@ def _run_round(session: _Session, round_no: int) -> TrialRecord:
         cpu_j=m.parts_j.get("cpu"),
         dram_j=m.parts_j.get("dram"),
         duration_s=time.perf_counter() - start,
-        train_s=train_s,
-        eval_s=eval_s,
+        train_s=outcome.train_s,
+        eval_s=outcome.eval_s,
         suggest_s=suggest_s,
-        samples_per_s=samples / train_s if train_s > 0 else None,
+        samples_per_s=outcome.samples / outcome.train_s if outcome.train_s > 0 else None,
         repetitions=len(accuracies) if not failed else len(accuracies) + 1,
-        reason=reason,
+        stack=outcome.stack,
+        reason=outcome.reason,
         params=params,
     )
     trial.set_user_attr("round", round_no)
@@ -304,6 +305,14 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         warm_up(spec, data)
     except ValueError as exc:
         raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
+    stacking = plan_stacking(
+        spec,
+        data,
+        repetitions=st.repetitions,
+        batch_size=st.batch_size,
+        setting=st.stack_repetitions,
+        memory_mb=st.stack_memory_mb,
+    )
     storage = open_storage(st.storage)
     meter = make_meter(
         cfg.meter.name,
@@ -315,7 +324,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     )
     try:
         with ActiveJobs() as jobs:
-            return _run_study(cfg, storage, spec, data, meter, device, jobs, run_dir)
+            return _run_study(cfg, storage, spec, data, meter, device, jobs, stacking, run_dir)
     finally:
         meter.close()
 
@@ -328,6 +337,7 @@ def _run_study(
     meter: Meter,
     device: torch.device,
     jobs: ActiveJobs,
+    stacking: StackPlan,
     run_dir: Path,
 ) -> StudyResult:
     from tqdm import tqdm
@@ -351,13 +361,18 @@ def _run_study(
         "config": cfg.fingerprint(),
         "machine": info,
         "idle_power_w": idle_power_w,
+        "stacking": {"setting": stacking.setting, "stack": stacking.stack, "why": stacking.why},
     }
     (run_dir / STUDY_FILE).write_text(json.dumps(summary, indent=2))
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(records)
     if interrupted:
         print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
-    session = _Session(cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs)
+    if stacking.stacked and st.progress:
+        print(f"{cfg.study_name}: repetitions stacked ({stacking.why})", file=sys.stderr)
+    session = _Session(
+        cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs, stacking
+    )
     bar = tqdm(
         total=st.rounds,
         initial=min(len(records), st.rounds),

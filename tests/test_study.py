@@ -6,6 +6,7 @@ import csv
 
 import optuna
 import pytest
+import torch
 
 from harness import study as study_mod
 from harness.config import STRATEGIES
@@ -88,9 +89,10 @@ def test_a_diverging_round_fails_with_a_reason_and_the_study_goes_on(make_config
     assert result.rounds == 3
 
 
-def test_all_five_hyperparameters_reach_adam(make_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stack", ["false", "true"])
+def test_all_five_hyperparameters_reach_adam(make_config, tmp_path, monkeypatch, stack):
     seen = []
-    real_adam = study_mod.train_trial.__globals__["torch"].optim.Adam
+    real_adam = torch.optim.Adam
 
     class SpyAdam(real_adam):  # the library boundary: record what torch receives
         def __init__(self, params, **kwargs):
@@ -98,11 +100,20 @@ def test_all_five_hyperparameters_reach_adam(make_config, tmp_path, monkeypatch)
             super().__init__(params, **kwargs)
 
     monkeypatch.setattr("torch.optim.Adam", SpyAdam)
-    cfg = make_config("strategy=random", "space=paper5", "study.rounds=2")
+    cfg = make_config(
+        "strategy=random",
+        "space=paper5",
+        "study.rounds=2",
+        "study.repetitions=2",
+        f"study.stack_repetitions={stack}",
+    )
     study_mod.run(cfg, tmp_path / "run")
     rows = read_rows(tmp_path / "run")
-    trial_kwargs = seen[-2:]
-    for row, kwargs in zip(rows, trial_kwargs, strict=True):
+    per_round = 1 if stack == "true" else 2  # one Adam over the stack, or one per repetition
+    trial_kwargs = seen[1:]  # after the warm-up's
+    assert len(trial_kwargs) == len(rows) * per_round
+    for i, kwargs in enumerate(trial_kwargs):
+        row = rows[i // per_round]
         assert kwargs["lr"] == float(row["p_lr"])
         assert kwargs["betas"] == (float(row["p_beta1"]), float(row["p_beta2"]))
         assert kwargs["eps"] == float(row["p_epsilon"])

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+STATS_CHUNK = 512  # images per chunk when computing channel statistics
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -23,14 +25,22 @@ class Dataset:
         c, h, w = self.train_x.shape[1:]
         return int(c), int(h), int(w)
 
-    @property
-    def channel_mean(self) -> np.ndarray:
-        return self.train_x.mean(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
+    def channel_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and std of the training images (float32), summed in chunks.
 
-    @property
-    def channel_std(self) -> np.ndarray:
-        std = self.train_x.std(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
-        return np.maximum(std, 1e-6)
+        Never a float copy of the whole set: each chunk's sums are exact in float64.
+        """
+        c = self.train_x.shape[1]
+        total = np.zeros(c)
+        squares = np.zeros(c)
+        for start in range(0, len(self.train_x), STATS_CHUNK):
+            chunk = self.train_x[start : start + STATS_CHUNK].astype(np.float64)
+            total += chunk.sum(axis=(0, 2, 3))
+            squares += np.square(chunk).sum(axis=(0, 2, 3))
+        count = self.train_x.size / c
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 
     def subset(self, train_size: int | None, test_size: int | None) -> Dataset:
         """The first N images of each split (deterministic; None keeps all)."""

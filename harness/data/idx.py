@@ -52,7 +52,8 @@ def read_idx(path: Path) -> np.ndarray:
             f"{path} holds {len(raw)} bytes where its header promises {expected}; "
             f"delete it and fetch it again"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    # A writable array (torch warns about read-only buffers): one copy of the payload, no more.
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def load_fashion_mnist(
