@@ -27,6 +27,14 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
         "dataset: cifar10, digits, fashion_mnist, synthetic",
     ):
         assert line in out.stdout
+    assert "stack_repetitions: auto" in out.stdout  # the composed configuration follows
+
+
+def test_help_shows_the_configuration_its_overrides_compose(tmp_path):
+    out = run_cli(["harness", "model=dense_poly", "--help"], tmp_path)
+    assert out.returncode == 0 and "name: dense_poly" in out.stdout
+    bad = run_cli(["harness", "--help", "study.rounds=[1"], tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
 def test_cfg_job_prints_the_composed_configuration(tmp_path):

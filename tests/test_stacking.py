@@ -248,5 +248,5 @@ def test_stacked_and_sequential_studies_record_the_same_rounds(make_config, tmp_
 def test_an_unknown_stacking_setting_is_one_line(make_config):
     with pytest.raises(ConfigError, match=r"study.stack_repetitions='sometimes' is unknown; choose auto"):
         make_config("study.stack_repetitions=sometimes")
-    with pytest.raises(ConfigError, match="study.stack_memory_mb=0 must be positive"):
+    with pytest.raises(ConfigError, match=r"study\.stack_memory_mb=0 must be positive"):
         make_config("study.stack_memory_mb=0")
