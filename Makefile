@@ -45,8 +45,8 @@ typecheck: $(STAMP)  ## mypy over the package
 
 check: lint typecheck test  ## everything CI cares about
 
-bench: $(STAMP)  ## metering overhead benchmark (results go to studies/)
-	$(BIN)/python bench/meter_overhead.py
+bench: $(STAMP)  ## the benchmark suite: writes BENCHMARKS.md (about 12 minutes on 2 cores)
+	$(BIN)/python bench/suite.py --out BENCHMARKS.md
 
 data:  ## install real Fashion-MNIST from Debian's dataset-fashion-mnist (needs apt and root)
 	apt-get update && apt-get install -y dataset-fashion-mnist

@@ -42,6 +42,41 @@ def throughput(run_dir: Path) -> float:
     return statistics.median(float(r["samples_per_s"]) for r in rows)
 
 
+def measure(
+    *, runs: int, rounds: int, threads: int, meters: tuple[str, ...] = ("none", "auto", "rapl")
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Throughput of each meter's runs (interleaved, rotating order) and each meter's energy source."""
+    work = Path(tempfile.mkdtemp(prefix="meter-bench-"))
+    make_powercap(work / "powercap")
+    overrides_of = {
+        "none": ["meter=none"],
+        "auto": ["meter=auto"],
+        "rapl": ["meter=rapl", f"meter.powercap_root={work}/powercap"],
+    }
+    results: dict[str, list[float]] = {name: [] for name in meters}
+    sources: dict[str, str] = {}
+    names = list(meters)
+    for i in range(runs):
+        order = names[i % len(names) :] + names[: i % len(names)]  # rotate: no meter always goes first
+        for name in order:
+            over = [
+                "strategy=random",
+                f"study.rounds={rounds}",
+                "study.progress=false",
+                f"study.storage=sqlite:///{work}/optuna.db",
+                f"study.name={name}-{i}",
+                f"study.threads={threads}",
+                *overrides_of[name],
+            ]
+            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+                cfg = from_container(OmegaConf.to_container(compose("config", overrides=over), resolve=True))
+            result = run(cfg, work / f"{name}-{i}")
+            results[name].append(throughput(work / f"{name}-{i}"))
+            sources[name] = result.energy_sources
+            print(f"run {i + 1}/{runs} meter={name}: {results[name][-1]:,.0f} samples/s", flush=True)
+    return results, sources
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
@@ -49,37 +84,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps the comparison quiet)")
     p.add_argument("--out", type=Path, default=Path("studies/meter_overhead.md"))
     args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="meter-bench-"))
-    make_powercap(work / "powercap")
-    meters = {
-        "none": [],
-        "auto": ["meter=auto"],
-        "rapl": ["meter=rapl", f"meter.powercap_root={work}/powercap"],
-    }
-    results: dict[str, list[float]] = {name: [] for name in meters}
-    sources: dict[str, str] = {}
-    names = list(meters)
-    for i in range(args.runs):
-        order = names[i % len(names) :] + names[: i % len(names)]  # rotate: no meter always goes first
-        for name in order:
-            overrides = meters[name]
-            over = [
-                "strategy=random",
-                f"study.rounds={args.rounds}",
-                "study.progress=false",
-                f"study.storage=sqlite:///{work}/optuna.db",
-                f"study.name={name}-{i}",
-                f"study.threads={args.threads}",
-                *overrides,
-            ]
-            if name == "none":
-                over.append("meter=none")
-            with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-                cfg = from_container(OmegaConf.to_container(compose("config", overrides=over), resolve=True))
-            result = run(cfg, work / f"{name}-{i}")
-            results[name].append(throughput(work / f"{name}-{i}"))
-            sources[name] = result.energy_sources
-            print(f"run {i + 1}/{args.runs} meter={name}: {results[name][-1]:,.0f} samples/s", flush=True)
+    results, sources = measure(runs=args.runs, rounds=args.rounds, threads=args.threads)
     lines = [
         "# Metering overhead",
         "",
