@@ -182,7 +182,9 @@ def bench_stacking(runs: int) -> list[str]:
         "",
         "Training time of R repetitions one after another divided by the time of the same R stacked (one "
         "epoch each; above 1x stacking is faster). `auto stack` is the chunk size `study.stack_repetitions="
-        "auto` picks for R = 8 on this machine (1: sequential), and `auto` its speed-up over sequential.",
+        "auto` picks for R = 8 on this machine (1: sequential), and `auto` its speed-up over sequential. "
+        "On this VM two timings of the same training differ by up to 1.7x from one second to the next, so "
+        "cells within about 0.8x..1.25x of 1x do not tell stacking from sequential.",
         "",
         *table(["model", "data", "batch", "R = 2", "R = 4", "R = 8", "auto stack (R = 8)", "auto"], rows),
     ]
@@ -369,7 +371,7 @@ def bench_memory(runs: int) -> list[str]:
         for repetitions in (1, 8):
             peaks = []
             stack = 1
-            for _ in range(max(1, runs // 2)):
+            for _ in range(1):  # deterministic to a few MB (compare the R = 1 rows)
                 out = subprocess.run(
                     [sys.executable, "-c", MEMORY_SCRIPT, name, str(repetitions), "2048"],
                     check=True,
@@ -387,10 +389,11 @@ def bench_memory(runs: int) -> list[str]:
         "",
         "A process that holds 50,000 + 10,000 synthetic 3x32x32 images (uint8, 184 MB), trains one round at "
         "batch 512 with `study.stack_repetitions=true` and the default `study.stack_memory_mb=768` over "
-        "2,048 of them, and evaluates on all 10,000; peak resident set size (ru_maxrss). `stack` is the "
-        "chunk the memory cap allowed. Target: below 1,536 MB.",
+        "2,048 of them, and evaluates on all 10,000; peak resident set size (ru_maxrss), one run per row "
+        "(a peak repeats to within a few MB). `stack` is the chunk the memory cap allowed. Target: below "
+        "1,536 MB.",
         "",
-        *table(["model", "R", "stack", "peak MB (median)", "peak MB (max)"], rows),
+        *table(["model", "R", "stack", "peak MB", "peak MB (max)"], rows),
     ]
 
 
@@ -509,7 +512,8 @@ def bench_headroom(runs: int) -> list[str]:
     return [
         "## Headroom: training FLOPs against the CPU's peak",
         "",
-        f"Peak: {what} = {peak / 1e9:.0f} GFLOP/s. Training FLOPs per sample = 3 x 2 x multiply-accumulates "
+        f"Peak: {what} = {peak / 1e9:.0f} GFLOP/s at the reported (not the boost) clock. "
+        "Training FLOPs per sample = 3 x 2 x multiply-accumulates "
         "of the linear and convolution layers (forward, and a backward of twice the forward); element-wise "
         "layers, Adam and data movement are not counted, so the share is a lower bound on the work done. "
         "R = 8 repetitions trained as `auto` chooses.",
@@ -549,11 +553,13 @@ def main() -> None:
         p.error(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
     started = time.perf_counter()
     body: list[str] = []
     for name in chosen:
         section_start = time.perf_counter()
         body += [*SECTIONS[name](args), "", f"_{name}: {time.perf_counter() - section_start:.0f} s_", ""]
+        torch.set_num_threads(threads)  # a study run in-process (meter) sets its own thread count
     command = f".venv/bin/python bench/suite.py --runs {args.runs}" + (
         f" --only {args.only}" if args.only != ",".join(SECTIONS) else ""
     )
@@ -564,7 +570,7 @@ def main() -> None:
         f"Written by `make bench` (`{command}`) on {time.strftime('%Y-%m-%d')}, in "
         f"{(time.perf_counter() - started) / 60:.1f} minutes. Machine: {platform.node()}, "
         f"{platform.processor() or platform.machine()}, {what}; torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads; Python {platform.python_version()}. Every figure is the median "
+        f"{threads} threads; Python {platform.python_version()}. Every figure is the median "
         f"of {args.runs} runs measured in this one run; compare ratios, not absolute times, across machines.",
         "",
     ]

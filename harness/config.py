@@ -13,6 +13,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
@@ -109,12 +110,24 @@ class Config:
     study: StudySettings
 
     @property
-    def study_name(self) -> str:
-        """Stable across resumes: the same command names the same study."""
-        if self.study.name:
-            return self.study.name
+    def legacy_name(self) -> str:
+        """The name studies had before settings beyond the group choices and the seed went into it."""
         parts = (self.dataset.name, self.model.name, self.strategy.name, self.space.name)
         return "-".join(parts) + f"-s{self.study.seed}"
+
+    @property
+    def study_name(self) -> str:
+        """Stable across resumes: the same command names the same study.
+
+        The group choices and the seed, then one token per setting that changes what a round computes
+        and differs from what the chosen options' YAML files say: ``e25`` epochs, ``r8`` repetitions,
+        ``b512`` batch size, ``lin7`` / ``conv4`` layers, ``norelu``, ``n1000`` / ``t500`` images, and
+        ``h`` with a short digest for any other such setting. The default study keeps its short name
+        (digits-simple_cnn-bayes-paper3-s0), and every job of a sweep over any setting gets its own.
+        """
+        if self.study.name:
+            return self.study.name
+        return "-".join([self.legacy_name, *name_tokens(self)])
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes what a round computes. A resumed study must match it."""
@@ -138,6 +151,81 @@ class Config:
 
 def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k not in keys}
+
+
+# --------------------------------------------------------------------------------------------------
+# Study names from the settings that differ from the chosen options
+
+
+def conf_dir() -> Path:
+    """The YAML config groups: inside an installed wheel, or beside the package in a checkout."""
+    packaged = Path(__file__).parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
+
+
+# Settings named by a readable token in the study name: prefix, or a pair for true / false.
+NAME_TOKENS: dict[str, str | tuple[str, str]] = {
+    "study.epochs": "e",
+    "study.repetitions": "r",
+    "study.batch_size": "b",
+    "model.linear_layers": "lin",
+    "model.conv_layers": "conv",
+    "model.relu": ("relu", "norelu"),
+    "dataset.train_size": "n",
+    "dataset.test_size": "t",
+}
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree}
+
+
+def _option_file(group: str, option: str) -> dict[str, Any]:
+    """An option's YAML as Hydra reads it (OmegaConf's loader: 1e-9 is a number, not a string)."""
+    from omegaconf import OmegaConf
+
+    path = conf_dir() / group / f"{option}.yaml"
+    if not path.is_file():
+        return {}
+    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    return loaded if isinstance(loaded, dict) else {}  # type: ignore[return-value]
+
+
+def baseline_fingerprint(cfg: Config) -> dict[str, Any]:
+    """The fingerprint the chosen options have by themselves, before any other override."""
+    tree = schema_defaults()
+    choices = {"dataset": cfg.dataset.name, "model": cfg.model.name, "strategy": cfg.strategy.name}
+    choices |= {"space": cfg.space.name, "meter": cfg.meter.name, "study": "default"}
+    for group, option in choices.items():
+        tree[group].update(_option_file(group, option))
+    try:
+        return from_container(tree).fingerprint()
+    except ConfigError:  # an option file that is incomplete by itself: compare with the schema
+        return {}
+
+
+def name_tokens(cfg: Config) -> list[str]:
+    actual = _flatten(cfg.fingerprint())
+    base = _flatten(baseline_fingerprint(cfg))
+    differ = {k for k, v in actual.items() if k not in base or base[k] != v} - {"study.seed"}  # named
+    tokens = []
+    for key, token in NAME_TOKENS.items():  # in this order
+        if key not in differ:
+            continue
+        if isinstance(token, tuple):
+            tokens.append(token[0] if actual[key] else token[1])
+        else:
+            tokens.append(f"{token}{actual[key]}")
+    others = {k: actual[k] for k in sorted(differ - set(NAME_TOKENS))}
+    if others:
+        blob = json.dumps(others, sort_keys=True).encode()
+        tokens.append("h" + hashlib.sha256(blob).hexdigest()[:8])
+    return tokens
 
 
 # --------------------------------------------------------------------------------------------------

@@ -139,12 +139,27 @@ def load_data(cfg: Config, device: torch.device) -> TensorData:
     return prepare(data, device)
 
 
+def _load(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
 def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Resume the configuration's study, or create it.
+
+    A study made before names carried every setting (epochs, layers, ...) is found under its older,
+    shorter name when its settings match, so it keeps resuming where it is.
+    """
     name = cfg.study_name
     digest = cfg.fingerprint_digest()
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
+    study = _load(name, storage)
+    if study is None and not cfg.study.name and cfg.legacy_name != name:
+        legacy = _load(cfg.legacy_name, storage)
+        if legacy is not None and legacy.user_attrs.get("fingerprint") == digest:
+            return legacy
+    if study is None:
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
         study.set_user_attr("fingerprint", digest)
         study.set_user_attr("config", cfg.fingerprint())
@@ -251,7 +266,7 @@ def _run_round(session: _Session, round_no: int) -> TrialRecord:
     accuracy = None if failed else sum(accuracies) / len(accuracies)
     spread = statistics.stdev(accuracies) if not failed and len(accuracies) > 1 else None
     record = TrialRecord(
-        study=cfg.study_name,
+        study=study.study_name,
         dataset=cfg.dataset.name,
         model=cfg.model.name,
         strategy=s.name,
@@ -366,18 +381,19 @@ def _run_study(
     st = cfg.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
+    name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
     study.set_user_attr("machine", info)
     idle_power_w = study.user_attrs.get("idle_power_w")
     if cfg.meter.idle_s > 0 and idle_power_w is None:
-        print(f"{cfg.study_name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
+        print(f"{name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
         idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
         study.set_user_attr("idle_power_w", idle_power_w)
     interrupted = _recover_interrupted(study, set(cfg.space.params))
     records = finished_records(study)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = {
-        "study": cfg.study_name,
+        "study": name,
         "storage": st.storage,
         "config": cfg.fingerprint(),
         "machine": info,
@@ -388,16 +404,16 @@ def _run_study(
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(records)
     if interrupted:
-        print(f"{cfg.study_name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
+        print(f"{name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
     if stacking.stacked and st.progress:
-        print(f"{cfg.study_name}: repetitions stacked ({stacking.why})", file=sys.stderr)
+        print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
     session = _Session(
         cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs, stacking
     )
     bar = tqdm(
         total=st.rounds,
         initial=min(len(records), st.rounds),
-        desc=cfg.study_name,
+        desc=name,
         unit="round",
         disable=not st.progress,
         file=sys.stderr,
@@ -408,12 +424,12 @@ def _run_study(
             record = _run_round(session, round_no)
             writer.append(record)
             records.append(record)
-            result = summarise(cfg.study_name, records, run_dir)
+            result = summarise(name, records, run_dir)
             best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
             joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
             bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
             bar.update(1)
-    result = summarise(cfg.study_name, records[: st.rounds], run_dir)
+    result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
     return result
 

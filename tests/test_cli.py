@@ -58,7 +58,8 @@ def test_a_study_and_a_multirun_sweep(tmp_path):
     out = run_cli(args, tmp_path)
     assert out.returncode == 0, out.stderr
     runs = sorted(p.parent.name for p in (tmp_path / "sweep").rglob("trials.csv"))
-    assert runs == ["synthetic-dense_poly-grid-paper3-s0", "synthetic-dense_poly-random-paper3-s0"]
+    tokens = "e1-r1-b32-n128-t64"  # the tiny settings differ from the options' YAML (tests/conftest.py)
+    assert runs == [f"synthetic-dense_poly-{s}-paper3-s0-{tokens}" for s in ("grid", "random")]
     assert sorted(study_names(db)) == runs
     assert out.stdout.count("best accuracy") == 2
     # Re-running the same command resumes: nothing new is trained, nothing is duplicated.
@@ -145,7 +146,9 @@ def test_a_killed_run_resumes_to_exactly_the_configured_rounds(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [int(r["round"]) for r in rows] == list(range(1, 13))
     assert [r["round"] for r in rows[: len(done_before)]] == done_before
-    study = optuna.load_study(study_name="synthetic-simple_cnn-random-paper3-s0", storage=f"sqlite:///{db}")
+    (name,) = study_names(db)
+    assert name == "synthetic-simple_cnn-random-paper3-s0-e15-r1-b32-n128-t64"
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     interrupted = [t for t in study.trials if t.user_attrs.get("interrupted")]
     assert len(interrupted) <= 1
     if interrupted:

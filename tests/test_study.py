@@ -26,7 +26,8 @@ def test_every_strategy_runs_a_real_study(make_config, tmp_path, strategy):
     rows = read_rows(tmp_path / "run")
     assert [int(r["round"]) for r in rows] == [1, 2, 3, 4]
     assert set(COLUMNS) <= set(rows[0]) and {"p_lr", "p_beta1", "p_beta2"} <= set(rows[0])
-    assert all(r["study"] == f"synthetic-simple_cnn-{strategy}-paper3-s0" for r in rows)
+    assert cfg.study_name.startswith(f"synthetic-simple_cnn-{strategy}-paper3-s0-e1-r1-b32-n128-t64")
+    assert all(r["study"] == cfg.study_name for r in rows)
     for r in rows:
         assert r["energy_source"] == "estimate" and float(r["energy_j"]) > 0
         assert float(r["duration_s"]) >= float(r["train_s"]) > 0
@@ -166,9 +167,11 @@ def test_resumed_study_proposes_what_an_uninterrupted_one_would(make_config, tmp
 
 
 def test_resuming_with_other_settings_is_refused(make_config, tmp_path):
-    study_mod.run(make_config("strategy=random", "study.rounds=1"), tmp_path / "run")
+    # Other settings give another name; a name given by hand can still meet other settings.
+    study_mod.run(make_config("strategy=random", "study.rounds=1", "study.name=mine"), tmp_path / "run")
     with pytest.raises(ConfigError, match=r"already exists .* other settings"):
-        study_mod.run(make_config("strategy=random", "study.rounds=1", "study.epochs=2"), tmp_path / "run")
+        again = make_config("strategy=random", "study.rounds=1", "study.epochs=2", "study.name=mine")
+        study_mod.run(again, tmp_path / "run")
 
 
 def test_trials_csv_has_the_contract_columns(make_config, tmp_path):
