@@ -95,15 +95,19 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 class StackedLinear(nn.Module):
-    """R Linear layers side by side: weight [R, out, in], one batched matmul for all R."""
+    """R Linear layers side by side, one batched matmul for all R.
+
+    Stored in the layout the product takes (weight [R, in, out], bias [R, 1, out]), so a step makes
+    no transposed or unsqueezed views: copy r's weight is ``weight[r].T`` of its Linear.
+    """
 
     def __init__(self, layers: list[nn.Linear]) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([layer.weight.detach() for layer in layers]))
-        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]))
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach().t() for layer in layers]).contiguous())
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [R, B, in] -> [R, B, out]
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return torch.baddbmm(self.bias, x, self.weight)
 
 
 def _grouped_conv(layers: list[nn.Conv2d]) -> nn.Conv2d:
