@@ -443,20 +443,26 @@ def bench_help(runs: int) -> list[str]:
 
 
 def training_flops_per_sample(name: str, shape: tuple[int, int, int]) -> float:
-    """2 FLOPs per multiply-accumulate, forward; backward costs twice the forward (grads of inputs
-    and of weights): 3x the forward in all. Element-wise layers are not counted."""
+    """2 FLOPs per multiply-accumulate of the linear and convolution layers: the forward pass, the
+    weight gradients (as many again), and the input gradients (as many again) of every such layer but
+    the first, whose input is the data. Element-wise layers are not counted."""
     model = build_model(name, shape, 10)
-    macs = 0
+    flops = 0.0
+    first = True
     x = torch.zeros(1, *shape)
     for layer in model:
         y = layer(x)
+        macs = 0
         if isinstance(layer, nn.Linear):
-            macs += layer.in_features * layer.out_features
+            macs = layer.in_features * layer.out_features
         elif isinstance(layer, nn.Conv2d):
             k = layer.kernel_size[0] * layer.kernel_size[1]
-            macs += y[0].numel() * layer.in_channels // layer.groups * k
+            macs = y[0].numel() * layer.in_channels // layer.groups * k
+        if macs:
+            flops += 2 * macs * (2 if first else 3)
+            first = False
         x = y
-    return 3 * 2 * macs
+    return flops
 
 
 def cpu_peak_flops() -> tuple[float, str]:
@@ -513,9 +519,10 @@ def bench_headroom(runs: int) -> list[str]:
         "## Headroom: training FLOPs against the CPU's peak",
         "",
         f"Peak: {what} = {peak / 1e9:.0f} GFLOP/s at the reported (not the boost) clock. "
-        "Training FLOPs per sample = 3 x 2 x multiply-accumulates "
-        "of the linear and convolution layers (forward, and a backward of twice the forward); element-wise "
-        "layers, Adam and data movement are not counted, so the share is a lower bound on the work done. "
+        "Training FLOPs per sample = 2 per multiply-accumulate of the linear and convolution layers, "
+        "for the forward pass, the weight gradients and (all but the first layer) the input gradients; "
+        "element-wise layers, Adam and data movement are not counted, so the share is a lower bound on "
+        "the work done. "
         "R = 8 repetitions trained as `auto` chooses.",
         "",
         *table(
