@@ -98,6 +98,8 @@ class StudySettings:
     # true or false. Stacked or not, repetition r starts from the same weights and sees the same batches.
     stack_repetitions: bool | str = "auto"
     stack_memory_mb: float = 768.0  # at most this much for one stack; more repetitions train in chunks
+    # Reproduce the published code's defect: beta2 is sampled and recorded but Adam always gets 0.999.
+    beta2_defect: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,10 @@ class Config:
 
         The group choices and the seed, then one token per setting that changes what a round computes
         and differs from what the chosen options' YAML files say: ``e25`` epochs, ``r8`` repetitions,
-        ``b512`` batch size, ``lin7`` / ``conv4`` layers, ``norelu``, ``n1000`` / ``t500`` images, and
-        ``h`` with a short digest for any other such setting. The default study keeps its short name
-        (digits-simple_cnn-bayes-paper3-s0), and every job of a sweep over any setting gets its own.
+        ``b512`` batch size, ``lin7`` / ``conv4`` layers, ``norelu``, ``n1000`` / ``t500`` images,
+        ``b2defect``, and ``h`` with a short digest for any other such setting. The default study keeps
+        its short name (digits-simple_cnn-bayes-paper3-s0), and every job of a sweep over any setting
+        gets its own.
         """
         if self.study.name:
             return self.study.name
@@ -173,6 +176,7 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "model.relu": ("relu", "norelu"),
     "dataset.train_size": "n",
     "dataset.test_size": "t",
+    "study.beta2_defect": ("b2defect", "b2applied"),
 }
 
 

@@ -42,6 +42,7 @@ COLUMNS = (
     "train_s",
     "eval_s",
     "suggest_s",
+    "suggest_j",
     "samples_per_s",
     "repetitions",
     "stack",
@@ -80,6 +81,7 @@ class TrialRecord:
     gpu_j: float | None = None
     cpu_j: float | None = None
     dram_j: float | None = None
+    suggest_j: float | None = None  # the strategy's ask, in its own window (not part of energy_j)
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

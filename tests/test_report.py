@@ -341,3 +341,40 @@ def test_an_estimated_domain_inside_a_joined_source_is_still_flagged(tmp_path, c
     assert (
         "Energy sources include estimate: these joules are not hardware readings." in capsys.readouterr().out
     )
+
+
+def test_the_search_energy_is_reported_beside_the_training_energy(tmp_path):
+    frame = table("a", [0.5, 0.9, 0.7], [10.0, 20.0, 40.0]).assign(suggest_j=[1.0, 2.0, 4.0])
+    s = reduce(tmp_path, frame, table("paper-like", [0.4, 0.8]))
+    row = s.loc["a"]
+    assert row["joules_to_best"] == 30.0  # training and evaluation only, as before
+    assert row["joules_to_best_with_search"] == 33.0
+    assert row["search_joules"] == 7.0
+    assert row["joules_to_target_with_search"] == 33.0
+    # A table without suggest_j (the paper's CSVs, older runs) has no search figures, not zeros.
+    assert math.isnan(s.loc["paper-like", "search_joules"])
+    assert math.isnan(s.loc["paper-like", "joules_to_best_with_search"])
+    by = reduce_strategies(s.reset_index()).set_index("model")
+    assert "joules_to_best_with_search_mean" in by.columns and "search_joules_mean" in by.columns
+
+
+def test_with_search_counts_the_search_in_every_figure(tmp_path, capsys):
+    frame = table("a", [0.5, 0.9], [10.0, 20.0]).assign(suggest_j=[1.0, 2.0])
+    path = write(frame, tmp_path / "a.csv")
+    with pytest.raises(SystemExit):
+        report_main([path, "--out", str(tmp_path / "rep"), "--with-search", "--no-plots"])
+    assert "include the search's own" in capsys.readouterr().out
+    row = pd.read_csv(tmp_path / "rep" / "summary.csv").iloc[0]
+    assert row["joules_to_best"] == 33.0 and row["joules_to_best_with_search"] == 33.0
+    assert row["search_joules"] == 3.0
+    out = run_cli(
+        [
+            "harness-report",
+            write(table("b", [0.5]), tmp_path / "b.csv"),
+            "--with-search",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 2 and "needs suggest_j" in out.stderr

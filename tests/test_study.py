@@ -30,6 +30,7 @@ def test_every_strategy_runs_a_real_study(make_config, tmp_path, strategy):
     assert all(r["study"] == cfg.study_name for r in rows)
     for r in rows:
         assert r["energy_source"] == "estimate" and float(r["energy_j"]) > 0
+        assert float(r["suggest_j"]) > 0  # the strategy's ask, metered in its own window
         assert float(r["duration_s"]) >= float(r["train_s"]) > 0
         assert float(r["samples_per_s"]) > 0
         if r["status"] == "complete":
@@ -212,3 +213,23 @@ def test_a_round_killed_before_its_hyperparameters_were_drawn_is_drawn_afresh(
     assert all(r["p_lr"] and r["p_beta1"] and r["p_beta2"] for r in rows)
     if strategy == "grid":
         assert len({(r["p_lr"], r["p_beta1"], r["p_beta2"]) for r in rows}) == 4
+
+
+def test_the_published_beta2_defect_is_reproduced_only_when_asked(make_config, tmp_path, monkeypatch):
+    seen = []
+    real_adam = torch.optim.Adam
+
+    class SpyAdam(real_adam):  # the library boundary: what torch receives
+        def __init__(self, params, **kwargs):
+            seen.append(kwargs.get("betas"))  # None for the warm-up's default Adam
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr("torch.optim.Adam", SpyAdam)
+    cfg = make_config("strategy=random", "study.rounds=2", "study.beta2_defect=true")
+    assert cfg.study_name.endswith("-b2defect")  # its own study, beside the faithful one
+    study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    trial_betas = seen[1:]  # after the warm-up's
+    assert [b[1] for b in trial_betas] == [0.999, 0.999]
+    assert [b[0] for b in trial_betas] == [float(r["p_beta1"]) for r in rows]
+    assert all(float(r["p_beta2"]) != 0.999 for r in rows)  # sampled and recorded all the same

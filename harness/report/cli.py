@@ -57,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--net", action="store_true", help="use joules net of idle power (studies run with meter.idle_s > 0)"
     )
+    p.add_argument(
+        "--with-search",
+        action="store_true",
+        help="count the search's own joules (suggest_j) in every round's energy, plots included",
+    )
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
@@ -78,7 +83,19 @@ def report(args: argparse.Namespace) -> int:
         if net.isna().all():
             raise HarnessError("--net needs energy_net_j, recorded by studies run with meter.idle_s > 0")
         loaded.trials["energy_j"] = net.reindex(loaded.trials.index)
-    definitions = Definitions(args.tolerance, args.delta, args.target, args.gqi_alpha, args.gqi_beta)
+    if args.with_search:
+        search = pd.to_numeric(loaded.trials.get("suggest_j", pd.Series(dtype=float)), errors="coerce")
+        if search.isna().all():
+            raise HarnessError("--with-search needs suggest_j, recorded by studies of this harness version")
+        loaded.trials["energy_j"] = loaded.trials["energy_j"] + search.reindex(loaded.trials.index)
+    definitions = Definitions(
+        args.tolerance,
+        args.delta,
+        args.target,
+        args.gqi_alpha,
+        args.gqi_beta,
+        search_counted=args.with_search,
+    )
     summary = reduce_studies(loaded.trials, definitions)
     by_strategy = reduce_strategies(summary)
 
@@ -104,6 +121,8 @@ def report(args: argparse.Namespace) -> int:
         )
     if args.net:
         notes.append("Joules are net of each study's idle baseline (energy_net_j).")
+    if args.with_search:
+        notes.append("Joules include the search's own (suggest_j: the strategy's ask, metered apart).")
     if loaded.missing_jobs:
         notes.append(f"{len(loaded.missing_jobs)} sweep job(s) have no trials yet and are left out.")
     definitions_text = (

@@ -7,6 +7,8 @@ Definitions (the paper's, plus a shared target):
 - target: the best accuracy of any study in the same (dataset, model, space) group minus ``delta``,
   or an absolute ``target``; rounds_to_target / joules_to_target are empty when never reached.
 - A sum over a round with no energy reading is empty, never a partial sum.
+- The search's own energy (suggest_j: the strategy's ask, metered apart from training) is reported
+  beside: search_joules over the whole study, and joules to best and to target with it added.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Definitions:
     target: float | None = None  # absolute accuracy target; overrides delta
     gqi_alpha: float = 1.0
     gqi_beta: float = 1.0
+    search_counted: bool = False  # energy_j already includes suggest_j (harness-report --with-search)
 
 
 def _true(column: pd.Series | None) -> pd.Series:
@@ -52,13 +55,21 @@ def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
     return float(reached.min()) if len(reached) else math.nan
 
 
+def _search_j(trials: pd.DataFrame) -> pd.Series:
+    """Each round's search joules (empty where the table has none, e.g. the paper's CSVs)."""
+    return pd.to_numeric(trials.get("suggest_j", pd.Series(np.nan, index=trials.index)), errors="coerce")
+
+
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     """One row per study (summary.csv)."""
     rows = []
     frames = []  # each study's rounds in order, kept for the target pass
     for (origin, machine, study), t in trials.groupby(STUDY_KEY, sort=True):
         t = t.sort_values("round")
-        frames.append(t)
+        search_j = _search_j(t)
+        # Rounds with the search's joules added (already in energy_j under --with-search).
+        searched = t if d.search_counted else t.assign(energy_j=t["energy_j"] + search_j)
+        frames.append((t, searched))
         best = float(t["accuracy"].max()) if t["accuracy"].notna().any() else math.nan
         rounds_to_best = _first_round_reaching(t, best - d.tolerance) if not math.isnan(best) else math.nan
         joules_to_best = _energy_to(t, rounds_to_best)
@@ -79,6 +90,8 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "rounds_to_best": rounds_to_best,
                 "joules_to_best": joules_to_best,
                 "total_joules": _energy_to(t, t["round"].max()),
+                "search_joules": float(search_j.sum()) if search_j.notna().all() else math.nan,
+                "joules_to_best_with_search": _energy_to(searched, rounds_to_best),
                 "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
                 "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
@@ -92,11 +105,12 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     else:
         summary["target"] = summary.groupby(GROUP)["best_accuracy"].transform("max") - d.delta
     to_target = []
-    for t, target in zip(frames, summary["target"], strict=True):
+    for (t, searched), target in zip(frames, summary["target"], strict=True):
         r = _first_round_reaching(t, target)
-        to_target.append((r, _energy_to(t, r)))
-    summary["rounds_to_target"] = [r for r, _ in to_target]
-    summary["joules_to_target"] = [j for _, j in to_target]
+        to_target.append((r, _energy_to(t, r), _energy_to(searched, r)))
+    summary["rounds_to_target"] = [r for r, _, _ in to_target]
+    summary["joules_to_target"] = [j for _, j, _ in to_target]
+    summary["joules_to_target_with_search"] = [j for _, _, j in to_target]
     return summary
 
 
@@ -120,7 +134,13 @@ def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         row["reached_target"] = int(s["rounds_to_target"].notna().sum())
         row["best_accuracy_mean"] = float(s["best_accuracy"].mean())
         row["energy_sources"] = ";".join(sorted(set(";".join(s["energy_sources"]).split(";")) - {""}))
-        for column in ("rounds_to_best", "joules_to_best", "rounds_to_target", "joules_to_target"):
+        columns = ("rounds_to_best", "joules_to_best", "rounds_to_target", "joules_to_target")
+        for column in (
+            *columns,
+            "search_joules",
+            "joules_to_best_with_search",
+            "joules_to_target_with_search",
+        ):
             row.update(_stats(s[column], column, seed))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -147,8 +167,8 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
         "| origin | dataset | model | space | strategy | "
         + ("machine | " if machines else "")
         + "seeds | best acc (mean) | rounds to best "
-        "| joules to best | rounds to target | joules to target | reached target |\n"
-        "|---|---|---|---|---|" + ("---|" if machines else "") + "---:|---:|---:|---:|---:|---:|---:|\n"
+        "| joules to best | rounds to target | joules to target | reached target | search joules |\n"
+        "|---|---|---|---|---|" + ("---|" if machines else "") + "---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for _, r in by_strategy.iterrows():
@@ -157,6 +177,7 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
             f"| {r['origin']} | {r['dataset']} | {r['model']} | {r['space']} | {r['strategy']} {machine}"
             f"| {r['seeds']} | {fmt(r['best_accuracy_mean'], 4)} | {interval(r, 'rounds_to_best')} "
             f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
-            f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} |"
+            f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} "
+            f"| {fmt(r['search_joules_mean'], 1)} |"
         )
     return head + "\n".join(lines) + "\n"
