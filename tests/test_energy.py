@@ -156,7 +156,7 @@ def test_a_study_metered_by_rapl_records_package_and_dram_joules(make_config, tm
         f"meter.powercap_root={tree.root}",
         "strategy=random",
         "study.rounds=3",
-        "study.epochs=3",
+        "study.epochs=15",  # windows long enough that a writer tick at each edge is noise
         "meter.idle_s=0.3",
     )
     with PowerWriter(tree, {PACKAGE: 40.0, DRAM: 5.0}):
