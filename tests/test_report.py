@@ -378,3 +378,59 @@ def test_with_search_counts_the_search_in_every_figure(tmp_path, capsys):
         tmp_path,
     )
     assert out.returncode == 2 and "needs suggest_j" in out.stderr
+
+
+def seeds_of(strategy, first_hits, seeds, n=12):
+    """One study per seed whose accuracy first reaches 0.9 at round first_hits[i] (None: never)."""
+    frames = []
+    for seed, hit in zip(seeds, first_hits, strict=True):
+        acc = [0.5] * n
+        if hit is not None:
+            acc[hit - 1] = 0.9
+        frames.append(table(f"{strategy}-s{seed}", acc, [2.0] * n, strategy=strategy, seed=seed))
+    return frames
+
+
+def test_strategies_are_compared_paired_by_seed_with_an_interval_and_a_test(tmp_path):
+    from harness.report.compare import compare_strategies, verdict
+
+    frames = seeds_of("grid", [11, 12, 11, 12, 11], range(5)) + seeds_of("bayes", [1, 2, 1, 2, 1], range(5))
+    s = reduce(tmp_path, *frames, target=0.85).reset_index()
+    c = compare_strategies(s).set_index("metric")
+    row = c.loc["rounds_to_target"]
+    assert (row["strategy_a"], row["strategy_b"]) == ("bayes", "grid")
+    assert row["pairs"] == 5 and row["mean_difference"] == -10.0
+    assert row["ci_low"] == row["ci_high"] == -10.0
+    assert row["wilcoxon_p"] == pytest.approx(0.0625)  # 5 pairs, all one sign: the exact two-sided p
+    assert verdict(row) == "bayes needs less"
+    assert c.loc["joules_to_target", "mean_difference"] == -20.0  # 2 J per round
+
+
+def test_no_interval_and_no_claim_below_five_paired_seeds(tmp_path):
+    from harness.report.compare import compare_strategies, verdict
+
+    frames = seeds_of("grid", [11, None, 11, 12, 11], range(5)) + seeds_of(
+        "random", [3, 2, 1, 2, 1], range(5)
+    )
+    frames += seeds_of("tpe", [4, 4], [0, 9])  # seed 9 has no partner: never paired
+    s = reduce(tmp_path, *frames, target=0.85).reset_index()
+    c = compare_strategies(s)
+    gr = c[(c["strategy_a"] == "grid") & (c["strategy_b"] == "random") & (c["metric"] == "rounds_to_target")]
+    row = gr.iloc[0]
+    assert row["pairs"] == 4 and row["a_reached"] == 4 and row["b_reached"] == 5
+    assert math.isnan(row["ci_low"]) and math.isnan(row["wilcoxon_p"])
+    assert verdict(row).startswith("cannot tell (4 paired seeds")
+    tpe = c[(c["strategy_b"] == "tpe") & (c["metric"] == "rounds_to_target")]
+    assert set(tpe["seeds"]) == {1}
+
+
+def test_the_cli_writes_the_comparisons(tmp_path, capsys):
+    frames = seeds_of("grid", [11, 12, 11, 12, 11], range(5)) + seeds_of("bayes", [1, 2, 1, 2, 1], range(5))
+    paths = [write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]
+    with pytest.raises(SystemExit):
+        report_main([*paths, "--out", str(tmp_path / "rep"), "--no-plots", "--target", "0.85"])
+    printed = capsys.readouterr().out
+    assert "paired by seed" in printed and "bayes needs less" in printed
+    assert "## Strategies compared, paired by seed" in (tmp_path / "rep" / "summary.md").read_text()
+    comparisons = pd.read_csv(tmp_path / "rep" / "comparisons.csv")
+    assert set(comparisons["metric"]) >= {"rounds_to_target", "joules_to_target"}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
 from harness.report.paper import PAPER_REPETITIONS, read_paper_csv
 from harness.report.reduce import Definitions, markdown_table, reduce_strategies, reduce_studies
@@ -98,11 +99,13 @@ def report(args: argparse.Namespace) -> int:
     )
     summary = reduce_studies(loaded.trials, definitions)
     by_strategy = reduce_strategies(summary)
+    comparisons = compare_strategies(summary)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
     by_strategy.to_csv(out / "summary_by_strategy.csv", index=False)
+    comparisons.to_csv(out / "comparisons.csv", index=False)
     table = markdown_table(by_strategy)
     # Sources of several domains are joined with "+" (nvml_counter+estimate): look at each part.
     domains = {part for source in loaded.trials["energy_source"] for part in source.split("+")}
@@ -134,6 +137,7 @@ def report(args: argparse.Namespace) -> int:
         )
         + " Intervals: 95% bootstrap of the mean over seeds (none for a single seed)."
     )
+    paired = markdown_comparisons(comparisons)
     (out / "summary.md").write_text(
         "# Rounds and joules to optimal accuracy\n\n"
         + table
@@ -141,11 +145,15 @@ def report(args: argparse.Namespace) -> int:
         + definitions_text
         + "\n"
         + "".join(f"\n{n}\n" for n in notes)
+        + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else "")
     )
     print(table)
     print(definitions_text)
     for note in notes:
         print(note)
+    if paired:
+        print(f"\nStrategies compared, paired by seed (A - B; an interval needs {MIN_PAIRS} paired seeds):")
+        print(paired)
     if not args.no_plots:
         from harness.report import plots
 
@@ -156,7 +164,8 @@ def report(args: argparse.Namespace) -> int:
             *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
-    print(f"tables: {out / 'summary.csv'}, {out / 'summary_by_strategy.csv'}, {out / 'summary.md'}")
+    tables = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
+    print(f"tables: {', '.join(str(out / t) for t in tables)}")
     return 0
 
 
