@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config import conf_dir, from_container, register_configs
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Interrupted
 
 HELP = """harness: one energy-metered hyperparameter-search study (a Hydra app).
 
@@ -85,6 +85,9 @@ def app(cfg: DictConfig) -> float | None:
     except HarnessError as exc:
         fail(str(exc))
         return None
+    except Interrupted as exc:
+        print(f"harness: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     return result.best_accuracy
 
 

@@ -19,3 +19,15 @@ class DataError(HarnessError):
 
 class MeterUnavailable(HarnessError):
     """An explicitly requested energy meter cannot be read on this machine."""
+
+
+class Interrupted(Exception):
+    """SIGINT (Ctrl-C) or SIGTERM (what SLURM and most schedulers send first) stopped a study.
+
+    The message is one line naming the interrupted round and how to resume; ``exit_code`` is the
+    shell's convention for death by that signal (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -8,10 +8,14 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import statistics
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from harness.config import Config
 from harness.data import load_dataset
 from harness.energy import Meter, make_meter
 from harness.energy.concurrency import ActiveJobs
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
@@ -233,6 +237,39 @@ def applied_params(params: dict[str, float], *, beta2_defect: bool) -> dict[str,
     return params
 
 
+class _Stop(BaseException):
+    """Raised in the main thread by a SIGINT or SIGTERM handler; carries the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into ``_Stop`` for the duration of a study (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise _Stop(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _mark_interrupted(study: optuna.Study, trial: optuna.trial.Trial, params: dict[str, float]) -> None:
+    """The same command will run this round again with the same hyperparameters."""
+    trial.set_user_attr(INTERRUPTED_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(params)
+
+
 def _run_round(session: _Session, round_no: int) -> TrialRecord:
     cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
     st, s = cfg.study, cfg.strategy
@@ -259,7 +296,40 @@ def _run_round(session: _Session, round_no: int) -> TrialRecord:
     assert search.measurement is not None
     suggest_j = search.measurement.energy_j
 
-    concurrent = jobs.others()
+    asked = _Asked(trial, params, start, suggest_s, suggest_j, jobs.others())
+    try:
+        record = _train_and_record(session, round_no, asked)
+    except _Stop:
+        # A signal during the final storage writes may find the round already told: it is kept.
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            _mark_interrupted(study, trial, params)
+        raise
+    return record
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A round's proposal and what asking for it cost."""
+
+    trial: optuna.trial.Trial
+    params: dict[str, float]
+    start: float  # perf_counter at the round's start
+    suggest_s: float
+    suggest_j: float | None
+    concurrent: int  # other metering jobs seen at the start
+
+
+def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord:
+    cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
+    st, s = cfg.study, cfg.strategy
+    trial, params, start, suggest_s, suggest_j = (
+        asked.trial,
+        asked.params,
+        asked.start,
+        asked.suggest_s,
+        asked.suggest_j,
+    )
+    concurrent = asked.concurrent
     with meter.window() as window:
         # One window for all repetitions, stacked or not: the round's joules.
         outcome = train_round(
@@ -437,9 +507,17 @@ def _run_study(
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    with bar:
+    with bar, _stoppable():
         for round_no in range(len(records) + 1, st.rounds + 1):
-            record = _run_round(session, round_no)
+            try:
+                record = _run_round(session, round_no)
+            except _Stop as stop:
+                signame = signal.Signals(stop.signum).name
+                raise Interrupted(
+                    f"{signame}: stopped {name} in round {round_no} of {st.rounds}; "
+                    f"{len(records)} rounds are kept, run the same command to resume from round {round_no}",
+                    128 + stop.signum,
+                ) from None
             writer.append(record)
             records.append(record)
             result = summarise(name, records, run_dir)
