@@ -37,6 +37,9 @@ class DatasetConfig:
     shape: list[int] | None = None  # synthetic only: [C, H, W]
     classes: int | None = None  # synthetic only
     seed: int = 0  # synthetic tensors / digits split
+    # Carve this fraction of the training images (seeded, disjoint) as a validation split: rounds are
+    # scored on it, and the configuration the search picks is evaluated once on the test set.
+    validation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "dataset.train_size": "n",
     "dataset.test_size": "t",
     "study.beta2_defect": ("b2defect", "b2applied"),
+    "dataset.validation": "val",
 }
 
 
@@ -362,6 +366,8 @@ def validate(cfg: Config) -> None:
     _at_least(st.threads, 1, "study.threads")
     _at_least(d.train_size, 1, "dataset.train_size")
     _at_least(d.test_size, 1, "dataset.test_size")
+    if not 0.0 <= d.validation < 1.0:
+        raise ConfigError(f"dataset.validation={d.validation:g} must be a fraction in [0, 1), e.g. 0.1")
     _at_least(m.linear_layers, 1, "model.linear_layers")
     _at_least(m.conv_layers, 1, "model.conv_layers")
     _at_least(s.n_startup_trials, 1, "strategy.n_startup_trials")

@@ -25,7 +25,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.config import Config
-from harness.data import load_dataset
+from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
@@ -45,6 +45,7 @@ from harness.train import (
 )
 
 STUDY_FILE = "study.json"
+FINAL_ATTR = "final"  # study attribute and study.json key: the picked configuration on the test set
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(cfg: Config, device: torch.device) -> TensorData:
+def load_data(cfg: Config, device: torch.device) -> tuple[TensorData, Dataset | None]:
+    """The data the rounds train and score on, and (with dataset.validation) the final split:
+    the same training images scored on the test set, prepared only when the search is done."""
     d = cfg.dataset
     shape = (d.shape[0], d.shape[1], d.shape[2]) if d.shape else None
     data = load_dataset(
@@ -140,7 +143,10 @@ def load_data(cfg: Config, device: torch.device) -> TensorData:
         seed=d.seed,
         progress=cfg.study.progress,
     )
-    return prepare(data, device)
+    if d.validation > 0:
+        search, final = split_validation(data, d.validation, seed=d.seed)
+        return prepare(search, device), final
+    return prepare(data, device), None
 
 
 def _load(name: str, storage: optuna.storages.BaseStorage) -> optuna.Study | None:
@@ -423,7 +429,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     if st.threads is not None:
         torch.set_num_threads(st.threads)
     device = pick_device(st.device)
-    data = load_data(cfg, device)
+    data, final_data = load_data(cfg, device)
     spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
     try:
         warm_up(spec, data)
@@ -448,7 +454,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     )
     try:
         with ActiveJobs() as jobs:
-            return _run_study(cfg, storage, spec, data, meter, device, jobs, stacking, run_dir)
+            return _run_study(cfg, storage, spec, data, meter, device, jobs, stacking, run_dir, final_data)
     finally:
         meter.close()
 
@@ -463,6 +469,7 @@ def _run_study(
     jobs: ActiveJobs,
     stacking: StackPlan,
     run_dir: Path,
+    final_data: Dataset | None = None,
 ) -> StudyResult:
     from tqdm import tqdm
 
@@ -527,7 +534,53 @@ def _run_study(
             bar.update(1)
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
+    if final_data is not None and result.best_round is not None and len(records) >= st.rounds:
+        final = study.user_attrs.get(FINAL_ATTR)
+        if final is None:
+            final = _final_evaluation(session, records[: st.rounds], prepare(final_data, device))
+            study.set_user_attr(FINAL_ATTR, final)
+        summary[FINAL_ATTR] = final
+        (run_dir / STUDY_FILE).write_text(json.dumps(summary, indent=2))
+        test = final["test_accuracy"]
+        scored = f"scores {test:.4f} on the test set" if test is not None else f"failed: {final['reason']}"
+        print(
+            f"{name}: the picked configuration (round {final['round']}, validation accuracy "
+            f"{final['validation_accuracy']:.4f}) {scored}",
+            flush=True,
+        )
     return result
+
+
+def _final_evaluation(session: _Session, records: list[TrialRecord], test: TensorData) -> dict[str, Any]:
+    """Train the configuration the search picked (its best round on the validation split, the earliest
+    on a tie) once more with that round's seeds on the same training images, and score it on the test
+    set: the study's outcome under the corrected protocol. Its energy is metered and kept apart."""
+    st = session.cfg.study
+    scored = [r for r in records if r.status == "complete" and r.accuracy is not None]
+    best = max(scored, key=lambda r: (r.accuracy, -r.round))
+    with session.meter.window() as window:
+        outcome = train_round(
+            session.spec,
+            test,
+            Hyperparameters.from_params(applied_params(best.params, beta2_defect=st.beta2_defect)),
+            epochs=st.epochs,
+            batch_size=st.batch_size,
+            seeds=[derive_seed(st.seed, 1, best.round, rep) for rep in range(st.repetitions)],
+            stack=session.stacking.stack,
+        )
+    m = window.measurement
+    assert m is not None
+    accuracies = outcome.accuracies
+    return {
+        "round": best.round,
+        "params": best.params,
+        "validation_accuracy": best.accuracy,
+        "test_accuracy": None if outcome.failed else sum(accuracies) / len(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+        "reason": outcome.reason,
+        "energy_j": m.energy_j,
+        "energy_source": m.source,
+    }
 
 
 __all__ = ["HarnessError", "StudyResult", "finished_records", "run"]

@@ -85,3 +85,55 @@ def test_cfg_job_prints_the_published_settings(tmp_path):
     assert out.returncode == 0
     for line in ("rounds: 64", "repetitions: 8", "epochs: 25", "batch_size: 512", "seed: 1234"):
         assert line in out.stdout
+
+
+def test_the_corrected_presets_search_on_a_validation_split_with_log_scales(make_config):
+    for preset in ("rq1_corrected", "rq2_corrected"):
+        cfg = make_config(f"experiment={preset}", tiny=False)
+        assert cfg.dataset.validation == 0.1 and cfg.space.params["lr"].log
+        assert "-val0.1" in cfg.study_name
+    assert make_config("experiment=rq1_corrected", "space=log5", tiny=False).space.params["epsilon"].log
+
+
+def test_the_validation_split_is_seeded_disjoint_and_leaves_the_test_set_alone():
+    import numpy as np
+
+    from harness.data import Dataset, split_validation
+
+    n = 1000  # every training image unique: its two pixels encode its index
+    index = np.arange(n)
+    train_x = np.stack([index // 256, index % 256], axis=1).astype(np.uint8).reshape(n, 1, 1, 2)
+    test_x = np.full((50, 1, 1, 2), 255, dtype=np.uint8)
+    data = Dataset("d", train_x, index % 10, test_x, np.zeros(50, dtype=np.int64), classes=10)
+
+    def ids(images):
+        return {int(a) * 256 + int(b) for a, b in images.reshape(-1, 2)}
+
+    search, final = split_validation(data, 0.1, seed=3)
+    again, _ = split_validation(data, 0.1, seed=3)
+    other, _ = split_validation(data, 0.1, seed=4)
+    assert ids(search.test_x) == ids(again.test_x) != ids(other.test_x)  # seeded
+    assert len(search.test_y) == 100 and not ids(search.train_x) & ids(search.test_x)  # disjoint
+    assert ids(search.train_x) | ids(search.test_x) == set(range(n))  # nothing lost
+    assert np.array_equal(final.train_x, search.train_x) and np.array_equal(final.test_x, data.test_x)
+
+
+def test_a_corrected_study_reports_the_picked_configuration_on_the_test_set(make_config, tmp_path):
+    import json
+
+    from harness import study as study_mod
+    from harness.report import Definitions, load, reduce_studies
+
+    cfg = make_config("strategy=random", "study.rounds=4", "dataset.validation=0.25")
+    result = study_mod.run(cfg, tmp_path / "run")
+    final = json.loads((tmp_path / "run" / "study.json").read_text())["final"]
+    assert final["validation_accuracy"] == result.best_accuracy
+    assert 0.0 <= final["test_accuracy"] <= 1.0 and final["energy_j"] > 0
+    assert final["round"] == result.best_round
+    summary = reduce_studies(load([str(tmp_path / "run")]).trials, Definitions()).iloc[0]
+    assert summary["test_accuracy"] == final["test_accuracy"]
+    assert summary["best_accuracy"] == final["validation_accuracy"]
+    # Resuming a finished study does not evaluate again.
+    again = study_mod.run(cfg, tmp_path / "run")
+    assert again.rounds == 4
+    assert json.loads((tmp_path / "run" / "study.json").read_text())["final"] == final

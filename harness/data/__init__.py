@@ -6,7 +6,7 @@ cifar10 (python pickle tarball) and synthetic (seeded arrays of any shape).
 
 from __future__ import annotations
 
-from harness.data.base import Dataset
+from harness.data.base import Dataset, split_validation
 from harness.data.load import load_dataset
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "load_dataset", "split_validation"]

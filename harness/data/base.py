@@ -52,3 +52,17 @@ class Dataset:
             self.test_y[:test_size],
             self.classes,
         )
+
+
+def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """(search, final): the search trains on part of the training images and is scored on the rest
+    (a seeded, disjoint draw); the final evaluation trains on the same part and is scored on the test
+    split, which the search never sees."""
+    n = len(data.train_y)
+    n_val = max(1, round(n * fraction))
+    order = np.random.default_rng(seed).permutation(n)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    train_x, train_y = data.train_x[train], data.train_y[train]
+    search = Dataset(data.name, train_x, train_y, data.train_x[val], data.train_y[val], data.classes)
+    final = Dataset(data.name, train_x, train_y, data.test_x, data.test_y, data.classes)
+    return search, final

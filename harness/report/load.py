@@ -49,15 +49,24 @@ def machine_label(info: dict) -> str:
     return " / ".join(p for p in parts if p)
 
 
+def _final_accuracy(final: dict | None) -> float:
+    """The test accuracy of the configuration a validation-scored search picked (NaN: none)."""
+    value = (final or {}).get("test_accuracy")
+    return float(value) if value is not None else float("nan")
+
+
 def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Label the rows with the machine recorded in the study.json beside a trials.csv."""
+    """Label the rows with the machine (and any final test accuracy) in the study.json beside them."""
     sidecar = path.parent / "study.json"
-    if "machine" not in table.columns and sidecar.is_file():
+    if sidecar.is_file():
         try:
-            info = json.loads(sidecar.read_text()).get("machine", {})
+            info = json.loads(sidecar.read_text())
         except (OSError, ValueError):
             info = {}
-        table = table.assign(machine=machine_label(info))
+        if "machine" not in table.columns:
+            table = table.assign(machine=machine_label(info.get("machine", {})))
+        if "final_test_accuracy" not in table.columns:
+            table = table.assign(final_test_accuracy=_final_accuracy(info.get("final")))
     return table
 
 
@@ -74,10 +83,12 @@ def read_storage(url: str) -> pd.DataFrame:
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=url)
         machine = machine_label(study.user_attrs.get("machine", {}))
+        final = _final_accuracy(study.user_attrs.get("final"))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not trial.user_attrs.get(INTERRUPTED_ATTR):
-                rows.append({**TrialRecord.from_attrs(attrs, trial.params).row(), "machine": machine})
+                row = TrialRecord.from_attrs(attrs, trial.params).row()
+                rows.append({**row, "machine": machine, "final_test_accuracy": final})
     return pd.DataFrame(rows)
 
 

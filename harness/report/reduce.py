@@ -87,6 +87,11 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "rounds": int(t["round"].max()),
                 "failed_rounds": int((t["status"] != "complete").sum()),
                 "best_accuracy": best,
+                # With a validation split, best_accuracy is the search's score on it and this is the
+                # study's outcome: the picked configuration on the test set (empty otherwise).
+                "test_accuracy": float(
+                    pd.to_numeric(t.get("final_test_accuracy", pd.Series([np.nan])), errors="coerce").iloc[0]
+                ),
                 "rounds_to_best": rounds_to_best,
                 "joules_to_best": joules_to_best,
                 "total_joules": _energy_to(t, t["round"].max()),
