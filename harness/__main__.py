@@ -7,6 +7,7 @@ harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -112,12 +113,65 @@ def print_help(overrides: list[str]) -> None:
     print(HELP.format(groups=groups, config=OmegaConf.to_yaml(cfg)))
 
 
+def sweep_jobs(args: list[str]) -> list[list[str]]:
+    """Every job of a multirun as its list of overrides, as Hydra's basic sweeper will launch them:
+    the command line's fixed overrides, then one value of each sweep (the command line's, and those
+    of ``hydra.sweeper.params`` in the configuration, the command line winning on a shared key).
+    A single run is one job."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    given = parser.parse_overrides([a for a in args if not a.startswith("-")])
+    fixed = [str(o.input_line) for o in given if not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+    multirun = "-m" in args or "--multirun" in args or str(base.hydra.mode) == "RunMode.MULTIRUN"
+    if not multirun:
+        return [fixed]
+    sweeps = {}
+    configured = base.hydra.sweeper.get("params") or {}
+    for override in parser.parse_overrides([f"{k}={v}" for k, v in configured.items()]):
+        sweeps[override.get_key_element()] = override
+    for override in given:
+        if override.is_sweep_override():
+            sweeps[override.get_key_element()] = override
+    choices = [
+        [f"{key}={value}" for value in override.sweep_string_iterator()] for key, override in sweeps.items()
+    ]
+    return [fixed + list(combo) for combo in itertools.product(*choices)]
+
+
+def validate_sweep(args: list[str]) -> None:
+    """Compose and validate every job before the first one trains: one invalid job stops the sweep
+    with one line naming it, exit status 2, and no study created."""
+    from hydra import compose, initialize_config_dir
+
+    try:
+        jobs = sweep_jobs(args)
+    except Exception:  # Hydra's override grammar and composition errors: Hydra itself reports them
+        return
+    if len(jobs) < 2:
+        return  # a single study is validated where it runs, before it is created
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name="config", overrides=job)
+                from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+            except HarnessError as exc:
+                fail(f"sweep job {' '.join(job)}: {exc}; no job was run")
+            except Exception as exc:  # a composition error of this job
+                fail(f"sweep job {' '.join(job)}: {str(exc).splitlines()[0]}; no job was run")
+
+
 def main() -> None:
     args = sys.argv[1:]
     check_group_choices(args)
     if "--help" in args or "-h" in args:
         print_help([a for a in args if a not in ("--help", "-h") and not a.startswith("-")])
         return
+    if not any(a in args for a in ("--cfg", "-c", "--info", "--hydra-help", "--shell-completion")):
+        validate_sweep(args)
     app()
     if not any(a.startswith("hydra/launcher=") for a in args):  # worker pools clean up at exit
         exit_now()

@@ -23,6 +23,8 @@ MODELS = ("dense_poly", "dense_linear", "simple_cnn")
 STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
 METERS = ("auto", "estimate", "none", "rapl", "nvml")
 HYPERPARAMETERS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
+# Image shapes [C, H, W] of the file-based data sets, known before any file is read.
+DATASET_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,14 @@ def validate(cfg: Config) -> None:
         if d.train_size is None or d.test_size is None:
             raise ConfigError("dataset.train_size and dataset.test_size are required for synthetic")
     validate_space(cfg.space)
+    shape = DATASET_SHAPES.get(d.name) or (tuple(d.shape) if d.shape else None)
+    if m.name == "simple_cnn" and shape is not None:
+        h, w = shape[1], shape[2]
+        if h >> m.conv_layers < 1 or w >> m.conv_layers < 1:
+            raise ConfigError(
+                f"model.conv_layers={m.conv_layers} halves a {h}x{w} image to nothing "
+                f"(dataset {d.name}); use at most {min(h, w).bit_length() - 1} conv layers"
+            )
     if s.name == "grid":
         cells = cfg.space.grid_points ** len(cfg.space.params)
         if st.rounds > cells:

@@ -109,3 +109,35 @@ def test_a_named_study_runs_in_its_own_directory(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "runs" / "mine" / "trials.csv").is_file()
+
+
+def test_an_invalid_job_stops_the_sweep_before_any_job_trains(tmp_path):
+    db = tmp_path / "o.db"
+    out = run_cli(
+        [
+            "harness",
+            "-m",
+            "model.conv_layers=1,2,4",
+            f"study.storage=sqlite:///{db}",
+            f"hydra.sweep.dir={tmp_path}/s",
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("harness: error: sweep job ") and "model.conv_layers=4" in line
+    assert "halves a 8x8 image to nothing" in line and "no job was run" in line
+    assert not db.exists() and not (tmp_path / "s").exists()  # no study, no job directory
+
+
+def test_sweeps_configured_in_a_preset_are_validated_too(tmp_path):
+    # experiment=main sweeps strategy=grid,random,bayes from its YAML; a bad grid job is caught first.
+    db = tmp_path / "o.db"
+    out = run_cli(
+        ["harness", "experiment=main", "study.rounds=200", f"study.storage=sqlite:///{db}"],
+        tmp_path,
+    )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "strategy=grid" in line and "exceeds the 125 cells of the grid" in line
+    assert not db.exists()
