@@ -105,6 +105,9 @@ class StudySettings:
     stack_memory_mb: float = 768.0  # at most this much for one stack; more repetitions train in chunks
     # Reproduce the published code's defect: beta2 is sampled and recorded but Adam always gets 0.999.
     beta2_defect: bool = False
+    # Stop the study when more rounds fail than this: a count (1 or more) or a fraction of the rounds
+    # run so far (below 1). None: never stop for failures.
+    max_failures: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,9 +143,10 @@ class Config:
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes what a round computes. A resumed study must match it."""
         study = dataclasses.asdict(self.study)
-        # Stacking changes how repetitions are batched, not what they compute (like threads and device).
-        batching = ("stack_repetitions", "stack_memory_mb")
-        for key in ("rounds", "storage", "threads", "name", "progress", "device", *batching):
+        # How a study runs, not what a round computes: stacking batches the same repetitions (like
+        # threads and device), max_failures only decides when to give up.
+        running = ("stack_repetitions", "stack_memory_mb", "max_failures")
+        for key in ("rounds", "storage", "threads", "name", "progress", "device", *running):
             study.pop(key)
         return {
             "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
@@ -360,6 +364,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"study.stack_repetitions={st.stack_repetitions!r} is unknown; choose auto, true or false"
         )
+    if st.max_failures is not None and st.max_failures <= 0:
+        raise ConfigError(f"study.max_failures={st.max_failures:g} must be positive (a count or a fraction)")
     if st.stack_memory_mb <= 0:
         raise ConfigError(f"study.stack_memory_mb={st.stack_memory_mb:g} must be positive")
     for key in ("rounds", "repetitions", "epochs", "batch_size"):

@@ -36,6 +36,7 @@ from harness.search.strategies import derive_seed
 from harness.train import (
     Hyperparameters,
     ModelSpec,
+    RoundOutcome,
     StackPlan,
     TensorData,
     plan_stacking,
@@ -338,15 +339,20 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     concurrent = asked.concurrent
     with meter.window() as window:
         # One window for all repetitions, stacked or not: the round's joules.
-        outcome = train_round(
-            session.spec,
-            session.data,
-            Hyperparameters.from_params(applied_params(params, beta2_defect=st.beta2_defect)),
-            epochs=st.epochs,
-            batch_size=st.batch_size,
-            seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
-            stack=session.stacking.stack,
-        )
+        try:
+            outcome = train_round(
+                session.spec,
+                session.data,
+                Hyperparameters.from_params(applied_params(params, beta2_defect=st.beta2_defect)),
+                epochs=st.epochs,
+                batch_size=st.batch_size,
+                seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
+                stack=session.stacking.stack,
+            )
+        except Exception as exc:  # out of memory, or any error inside training: this round fails
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            outcome = RoundOutcome([], reason, time.perf_counter() - start, 0.0, 0, session.stacking.stack)
     accuracies = outcome.accuracies
     m = window.measurement
     assert m is not None
@@ -398,6 +404,20 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
 
 # --------------------------------------------------------------------------------------------------
 # The study
+
+
+def _check_failures(name: str, records: list[TrialRecord], limit: float | None) -> None:
+    """Stop a study that fails too often: ``limit`` rounds (1 or more) or that fraction of its rounds."""
+    if limit is None:
+        return
+    failed = [r for r in records if r.status == "failed"]
+    allowed = limit if limit >= 1 else limit * len(records)
+    if len(failed) > allowed:
+        raise HarnessError(
+            f"{name}: {len(failed)} of {len(records)} rounds failed, more than study.max_failures={limit:g} "
+            f"allows (last: round {failed[-1].round}, {failed[-1].reason}); fix the cause, or raise "
+            f"study.max_failures, and run the same command to go on"
+        )
 
 
 def summarise(name: str, records: list[TrialRecord], run_dir: Path) -> StudyResult:
@@ -527,6 +547,7 @@ def _run_study(
                 ) from None
             writer.append(record)
             records.append(record)
+            _check_failures(name, records, st.max_failures)
             result = summarise(name, records, run_dir)
             best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
             joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"

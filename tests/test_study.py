@@ -10,7 +10,7 @@ import torch
 
 from harness import study as study_mod
 from harness.config import STRATEGIES
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.records import COLUMNS, REQUIRED
 
 
@@ -233,3 +233,41 @@ def test_the_published_beta2_defect_is_reproduced_only_when_asked(make_config, t
     assert [b[1] for b in trial_betas] == [0.999, 0.999]
     assert [b[0] for b in trial_betas] == [float(r["p_beta1"]) for r in rows]
     assert all(float(r["p_beta2"]) != 0.999 for r in rows)  # sampled and recorded all the same
+
+
+def test_an_error_inside_training_fails_the_round_with_its_energy_and_the_study_goes_on(
+    make_config, tmp_path, monkeypatch
+):
+    real_step = torch.optim.Adam.step
+    calls = {"n": 0}
+
+    def step(self, *args, **kwargs):  # the library boundary: torch runs out of memory once
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    cfg = make_config("strategy=random", "study.rounds=4", "study.epochs=2")
+    result = study_mod.run(cfg, tmp_path / "run")
+    rows = read_rows(tmp_path / "run")
+    assert [r["status"] for r in rows].count("failed") == 1 and result.rounds == 4
+    (failed,) = [r for r in rows if r["status"] == "failed"]
+    assert failed["reason"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert failed["accuracy"] == "" and float(failed["energy_j"]) > 0
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage)
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == 1  # the strategy was told
+
+
+@pytest.mark.parametrize("limit, stops_after", [("2", 3), ("0.5", 1)])
+def test_max_failures_stops_a_study_that_fails_too_often(make_config, tmp_path, limit, stops_after):
+    cfg = make_config(
+        "strategy=random",
+        "study.rounds=6",
+        "space.params.lr.low=1e20",
+        "space.params.lr.high=1e30",
+        f"study.max_failures={limit}",
+    )
+    with pytest.raises(HarnessError, match=rf"{stops_after} of {stops_after} rounds failed, more than study"):
+        study_mod.run(cfg, tmp_path / "run")
+    assert len(read_rows(tmp_path / "run")) == stops_after
