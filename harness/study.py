@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import statistics
 import sys
@@ -406,6 +407,13 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
 # The study
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Whole or not at all: a reader never sees half a study.json."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
 def _check_failures(name: str, records: list[TrialRecord], limit: float | None) -> None:
     """Stop a study that fails too often: ``limit`` rounds (1 or more) or that fraction of its rounds."""
     if limit is None:
@@ -515,7 +523,7 @@ def _run_study(
         "idle_power_w": idle_power_w,
         "stacking": {"setting": stacking.setting, "stack": stacking.stack, "why": stacking.why},
     }
-    (run_dir / STUDY_FILE).write_text(json.dumps(summary, indent=2))
+    _write_json(run_dir / STUDY_FILE, summary)
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(records)
     if interrupted:
@@ -561,7 +569,7 @@ def _run_study(
             final = _final_evaluation(session, records[: st.rounds], prepare(final_data, device))
             study.set_user_attr(FINAL_ATTR, final)
         summary[FINAL_ATTR] = final
-        (run_dir / STUDY_FILE).write_text(json.dumps(summary, indent=2))
+        _write_json(run_dir / STUDY_FILE, summary)
         test = final["test_accuracy"]
         scored = f"scores {test:.4f} on the test set" if test is not None else f"failed: {final['reason']}"
         print(
