@@ -110,6 +110,10 @@ class StudySettings:
     max_failures: float | None = None
 
 
+# (group, setting, default) of settings that changed no round before they existed.
+LATER_SETTINGS = (("dataset", "validation", 0.0), ("study", "beta2_defect", False))
+
+
 @dataclass(frozen=True)
 class Config:
     dataset: DatasetConfig
@@ -148,17 +152,35 @@ class Config:
         running = ("stack_repetitions", "stack_memory_mb", "max_failures")
         for key in ("rounds", "storage", "threads", "name", "progress", "device", *running):
             study.pop(key)
-        return {
-            "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
-            "model": dataclasses.asdict(self.model),
-            "strategy": dataclasses.asdict(self.strategy),
-            "space": dataclasses.asdict(self.space),
-            "study": study,
-        }
+        return _without_later_defaults(
+            {
+                "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
+                "model": dataclasses.asdict(self.model),
+                "strategy": dataclasses.asdict(self.strategy),
+                "space": dataclasses.asdict(self.space),
+                "study": study,
+            }
+        )
+
+    def matches(self, stored_digest: str | None, stored_config: dict[str, Any] | None) -> bool:
+        """Whether a stored study was made with these settings (so resuming it is right)."""
+        if stored_digest == self.fingerprint_digest():
+            return True
+        return stored_config is not None and _without_later_defaults(stored_config) == self.fingerprint()
 
     def fingerprint_digest(self) -> str:
         blob = json.dumps(self.fingerprint(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _without_later_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Settings added after studies were first recorded count only when set, so that every earlier
+    study keeps its fingerprint and resumes."""
+    out = {group: dict(part) if isinstance(part, dict) else part for group, part in fingerprint.items()}
+    for group, key, default in LATER_SETTINGS:
+        if isinstance(out.get(group), dict) and out[group].get(key, default) == default:
+            out[group].pop(key, None)
+    return out
 
 
 def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:

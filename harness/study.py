@@ -169,14 +169,16 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
     study = _load(name, storage)
     if study is None and not cfg.study.name and cfg.legacy_name != name:
         legacy = _load(cfg.legacy_name, storage)
-        if legacy is not None and legacy.user_attrs.get("fingerprint") == digest:
+        if legacy is not None and cfg.matches(
+            legacy.user_attrs.get("fingerprint"), legacy.user_attrs.get("config")
+        ):
             return legacy
     if study is None:
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
         study.set_user_attr("fingerprint", digest)
         study.set_user_attr("config", cfg.fingerprint())
         return study
-    if study.user_attrs.get("fingerprint") != digest:
+    if not cfg.matches(study.user_attrs.get("fingerprint"), study.user_attrs.get("config")):
         raise ConfigError(
             f"study {name!r} already exists in {cfg.study.storage} with other settings; "
             f"give a new study.name or another study.storage to start afresh"
