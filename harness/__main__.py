@@ -170,7 +170,10 @@ def main() -> None:
     if "--help" in args or "-h" in args:
         print_help([a for a in args if a not in ("--help", "-h") and not a.startswith("-")])
         return
-    if not any(a in args for a in ("--cfg", "-c", "--info", "--hydra-help", "--shell-completion")):
+    inspecting = any(a in args for a in ("--cfg", "-c", "--info", "--hydra-help", "--shell-completion"))
+    # A multirun is asked for with -m, or by a preset (experiment=main sets hydra.mode=MULTIRUN).
+    maybe_sweep = any(a in ("-m", "--multirun") or a.startswith(("experiment=", "hydra.mode=")) for a in args)
+    if maybe_sweep and not inspecting:
         validate_sweep(args)
     app()
     if not any(a.startswith("hydra/launcher=") for a in args):  # worker pools clean up at exit
