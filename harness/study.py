@@ -535,12 +535,15 @@ def _run_study(
     session = _Session(
         cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs, stacking
     )
+    # A bar on a terminal; in a log file (stderr not a terminal) one plain line per round instead of
+    # carriage-return redraws.
+    terminal = sys.stderr.isatty()
     bar = tqdm(
         total=st.rounds,
         initial=min(len(records), st.rounds),
         desc=name,
         unit="round",
-        disable=not st.progress,
+        disable=not (st.progress and terminal),
         file=sys.stderr,
         dynamic_ncols=True,
     )
@@ -563,6 +566,12 @@ def _run_study(
             joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
             bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
             bar.update(1)
+            if st.progress and not terminal:
+                print(
+                    f"{name}: round {round_no}/{st.rounds}, best {best}, {joules} J ({record.energy_source})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
     if final_data is not None and result.best_round is not None and len(records) >= st.rounds:

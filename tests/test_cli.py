@@ -157,3 +157,12 @@ def test_a_killed_run_resumes_to_exactly_the_configured_rounds(tmp_path):
             rerun = rows[len(done_before)]
             assert float(rerun["p_lr"]) == interrupted[0].params["lr"]
         # killed inside the strategy's ask, before any training: the round was drawn afresh
+
+
+def test_progress_in_a_log_file_is_one_plain_line_per_round(tmp_path):
+    args = [*TINY, "study.progress=true", "study.rounds=3", f"study.storage=sqlite:///{tmp_path}/o.db"]
+    out = run_cli(["harness", *args, f"hydra.run.dir={tmp_path}/run"], tmp_path)  # stderr is a pipe
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stderr
+    rounds = [line for line in out.stderr.splitlines() if ": round " in line]
+    assert [line.split(": round ")[1].split(",")[0] for line in rounds] == ["1/3", "2/3", "3/3"]
