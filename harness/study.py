@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -329,44 +328,46 @@ class _Asked:
     concurrent: int  # other metering jobs seen at the start
 
 
+def _train_configuration(
+    session: _Session, data: TensorData, params: dict[str, float], round_no: int
+) -> RoundOutcome:
+    """Train ``params`` as round ``round_no`` does: its repetitions' seeds, the study's stacking and,
+    where asked for, the published beta2 defect."""
+    st = session.cfg.study
+    return train_round(
+        session.spec,
+        data,
+        Hyperparameters.from_params(applied_params(params, beta2_defect=st.beta2_defect)),
+        epochs=st.epochs,
+        batch_size=st.batch_size,
+        seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
+        stack=session.stacking.stack,
+    )
+
+
 def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord:
     cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
     st, s = cfg.study, cfg.strategy
-    trial, params, start, suggest_s, suggest_j = (
-        asked.trial,
-        asked.params,
-        asked.start,
-        asked.suggest_s,
-        asked.suggest_j,
-    )
-    concurrent = asked.concurrent
+    trial, params = asked.trial, asked.params
     with meter.window() as window:
         # One window for all repetitions, stacked or not: the round's joules.
         try:
-            outcome = train_round(
-                session.spec,
-                session.data,
-                Hyperparameters.from_params(applied_params(params, beta2_defect=st.beta2_defect)),
-                epochs=st.epochs,
-                batch_size=st.batch_size,
-                seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
-                stack=session.stacking.stack,
-            )
+            outcome = _train_configuration(session, session.data, params, round_no)
         except Exception as exc:  # out of memory, or any error inside training: this round fails
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-            outcome = RoundOutcome([], reason, time.perf_counter() - start, 0.0, 0, session.stacking.stack)
+            elapsed = time.perf_counter() - asked.start
+            outcome = RoundOutcome([], reason, elapsed, 0.0, 0, session.stacking.stack)
     accuracies = outcome.accuracies
     m = window.measurement
     assert m is not None
-    concurrent += jobs.others()
+    concurrent = asked.concurrent + jobs.others()
     machine_wide = "rapl" in m.source or "nvml" in m.source
     net_j = None
     if m.energy_j is not None and session.idle_power_w is not None:
         net_j = m.energy_j - session.idle_power_w * m.duration_s
     failed = outcome.failed
-    accuracy = None if failed else sum(accuracies) / len(accuracies)
-    spread = statistics.stdev(accuracies) if not failed and len(accuracies) > 1 else None
+    accuracy = outcome.mean_accuracy
     record = TrialRecord(
         study=study.study_name,
         dataset=cfg.dataset.name,
@@ -377,7 +378,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         round=round_no,
         status="failed" if failed else "complete",
         accuracy=accuracy,
-        accuracy_std=spread,
+        accuracy_std=outcome.spread,
         energy_j=m.energy_j,
         energy_source=m.source,
         energy_net_j=net_j,
@@ -386,11 +387,11 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         gpu_j=m.parts_j.get("gpu"),
         cpu_j=m.parts_j.get("cpu"),
         dram_j=m.parts_j.get("dram"),
-        duration_s=time.perf_counter() - start,
+        duration_s=time.perf_counter() - asked.start,
         train_s=outcome.train_s,
         eval_s=outcome.eval_s,
-        suggest_s=suggest_s,
-        suggest_j=suggest_j,
+        suggest_s=asked.suggest_s,
+        suggest_j=asked.suggest_j,
         samples_per_s=outcome.samples / outcome.train_s if outcome.train_s > 0 else None,
         repetitions=len(accuracies) if not failed else len(accuracies) + 1,
         stack=outcome.stack,
@@ -577,7 +578,9 @@ def _run_study(
     if final_data is not None and result.best_round is not None and len(records) >= st.rounds:
         final = study.user_attrs.get(FINAL_ATTR)
         if final is None:
-            final = _final_evaluation(session, records[: st.rounds], prepare(final_data, device))
+            # The round summarise found best (the earliest on a tie).
+            picked = next(r for r in records if r.round == result.best_round)
+            final = _final_evaluation(session, picked, prepare(final_data, device))
             study.set_user_attr(FINAL_ATTR, final)
         summary[FINAL_ATTR] = final
         _write_json(run_dir / STUDY_FILE, summary)
@@ -591,32 +594,20 @@ def _run_study(
     return result
 
 
-def _final_evaluation(session: _Session, records: list[TrialRecord], test: TensorData) -> dict[str, Any]:
-    """Train the configuration the search picked (its best round on the validation split, the earliest
-    on a tie) once more with that round's seeds on the same training images, and score it on the test
-    set: the study's outcome under the corrected protocol. Its energy is metered and kept apart."""
-    st = session.cfg.study
-    scored = [r for r in records if r.status == "complete" and r.accuracy is not None]
-    best = max(scored, key=lambda r: (r.accuracy, -r.round))
+def _final_evaluation(session: _Session, best: TrialRecord, test: TensorData) -> dict[str, Any]:
+    """Train the configuration the search picked (its best round on the validation split) once more
+    with that round's seeds on the same training images, and score it on the test set: the study's
+    outcome under the corrected protocol. Its energy is metered and kept apart."""
     with session.meter.window() as window:
-        outcome = train_round(
-            session.spec,
-            test,
-            Hyperparameters.from_params(applied_params(best.params, beta2_defect=st.beta2_defect)),
-            epochs=st.epochs,
-            batch_size=st.batch_size,
-            seeds=[derive_seed(st.seed, 1, best.round, rep) for rep in range(st.repetitions)],
-            stack=session.stacking.stack,
-        )
+        outcome = _train_configuration(session, test, best.params, best.round)
     m = window.measurement
     assert m is not None
-    accuracies = outcome.accuracies
     return {
         "round": best.round,
         "params": best.params,
         "validation_accuracy": best.accuracy,
-        "test_accuracy": None if outcome.failed else sum(accuracies) / len(accuracies),
-        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+        "test_accuracy": outcome.mean_accuracy,
+        "test_accuracy_std": outcome.spread,
         "reason": outcome.reason,
         "energy_j": m.energy_j,
         "energy_source": m.source,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,16 @@ class RoundOutcome:
     @property
     def failed(self) -> bool:
         return bool(self.reason)
+
+    @property
+    def mean_accuracy(self) -> float | None:
+        """The round's accuracy: the mean over its repetitions (None when it failed)."""
+        return None if self.failed else sum(self.accuracies) / len(self.accuracies)
+
+    @property
+    def spread(self) -> float | None:
+        """Standard deviation over the repetitions (None when it failed or had one repetition)."""
+        return statistics.stdev(self.accuracies) if not self.failed and len(self.accuracies) > 1 else None
 
 
 def stacked_model(spec: ModelSpec, data: TensorData, seeds: list[int]) -> StackedNet:
