@@ -108,6 +108,10 @@ class StudySettings:
     # Stop the study when more rounds fail than this: a count (1 or more) or a fraction of the rounds
     # run so far (below 1). None: never stop for failures.
     max_failures: float | None = None
+    # Several workers on one study: each running round shows it is alive every heartbeat_interval
+    # seconds; a round whose worker has been silent for grace_period seconds is run again by another.
+    heartbeat_interval: int = 10
+    grace_period: int = 30
 
 
 # (group, setting, default) of settings that changed no round before they existed.
@@ -149,7 +153,8 @@ class Config:
         study = dataclasses.asdict(self.study)
         # How a study runs, not what a round computes: stacking batches the same repetitions (like
         # threads and device), max_failures only decides when to give up.
-        running = ("stack_repetitions", "stack_memory_mb", "max_failures")
+        running: tuple[str, ...] = ("stack_repetitions", "stack_memory_mb", "max_failures")
+        running += ("heartbeat_interval", "grace_period")
         for key in ("rounds", "storage", "threads", "name", "progress", "device", *running):
             study.pop(key)
         return _without_later_defaults(
@@ -394,6 +399,12 @@ def validate(cfg: Config) -> None:
         _at_least(getattr(st, key), 1, f"study.{key}")
     _at_least(st.seed, 0, "study.seed")
     _at_least(st.threads, 1, "study.threads")
+    _at_least(st.heartbeat_interval, 1, "study.heartbeat_interval")
+    if st.grace_period <= st.heartbeat_interval:
+        raise ConfigError(
+            f"study.grace_period={st.grace_period} must exceed study.heartbeat_interval="
+            f"{st.heartbeat_interval}, or live workers' rounds would be taken as abandoned"
+        )
     _at_least(d.train_size, 1, "dataset.train_size")
     _at_least(d.test_size, 1, "dataset.test_size")
     if not 0.0 <= d.validation < 1.0:

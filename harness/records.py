@@ -17,6 +17,7 @@ TRIALS_FILE = "trials.csv"
 # Optuna user attributes under which each trial keeps its record.
 RECORD_ATTR = "record"
 INTERRUPTED_ATTR = "interrupted"
+SURPLUS_ATTR = "surplus"  # a trial that lost its round to another worker: not a round of the study
 
 # Fixed columns, in order; p_<name> hyperparameter columns follow them.
 COLUMNS = (

@@ -12,9 +12,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 
 import optuna
 import torch
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.config import Config
@@ -30,7 +33,7 @@ from harness.energy import Meter, make_meter
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, TrialRecord, TrialsWriter
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
 from harness.train import (
@@ -44,6 +47,7 @@ from harness.train import (
     train_round,
     warm_up,
 )
+from harness.workers import ROUND_ATTR, WORKER_ATTR, ClaimingSampler, Worker, Workers, requeue_stale
 
 STUDY_FILE = "study.json"
 FINAL_ATTR = "final"  # study attribute and study.json key: the picked configuration on the test set
@@ -78,34 +82,61 @@ class StudyResult:
 # Set-up: everything that can fail on bad input happens before the study is created
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        path = Path(url.removeprefix("sqlite:///"))
+JOURNAL_PREFIX = "journal:///"
+
+
+def _local_path(url: str, prefix: str) -> Path | None:
+    """The file behind a sqlite:/// or journal:/// URL (relative, or absolute after a fourth slash)."""
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix(prefix))
+
+
+def open_storage(
+    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+) -> optuna.storages.BaseStorage:
+    """The Optuna storage behind ``study.storage``: an RDB URL (sqlite:///file.db on one machine,
+    postgresql://... for a cluster) with Optuna's heartbeat on when an interval is given, or
+    journal:///file.log, Optuna's journal storage over a file, for a shared filesystem."""
+    path = _local_path(url, "sqlite:///") or _local_path(url, JOURNAL_PREFIX)
+    if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
                 f"study.storage={url}: cannot create {path.parent} ({exc.strerror}); choose a writable path"
             ) from exc
+    heartbeat: dict[str, Any] = {}
+    if heartbeat_interval is not None:
+        heartbeat = {
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period,
+            "heartbeat_stale_trial_callback": requeue_stale,
+        }
     try:
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            return optuna.storages.get_storage(_sqlite_storage(url))
-        return optuna.storages.get_storage(url)
+        if url.startswith(JOURNAL_PREFIX):
+            from optuna.storages.journal import JournalFileBackend
+
+            assert path is not None
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        rdb = _sqlite_storage(url, **heartbeat) if path is not None else RDBStorage(url, **heartbeat)
+        return optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
     except Exception as exc:  # sqlalchemy raises many kinds; all mean the URL is unusable
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
             f"study.storage={url} cannot be opened ({message}); give an Optuna storage URL such "
-            f"as sqlite:///runs/optuna.db"
+            f"as sqlite:///runs/optuna.db, journal:///runs/journal.log or postgresql://host/db"
         ) from exc
 
 
-def _sqlite_storage(url: str) -> optuna.storages.RDBStorage:
+def _sqlite_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
     """SQLite in write-ahead-log mode with synchronous=NORMAL: a round's writes commit without an
     fsync each (about 12 ms a round less here); a killed process still loses nothing committed, and
-    readers (harness-report, a second worker) never block the writer."""
+    readers (harness-report, a second worker) never block the writer. Workers on one file wait for
+    each other's writes (a 60 s busy timeout) instead of failing with "database is locked"."""
     from sqlalchemy import event
 
-    storage = optuna.storages.RDBStorage(url)
+    storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **kwargs)
 
     @event.listens_for(storage.engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:
@@ -191,29 +222,60 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
 
 def _record_of(trial: FrozenTrial) -> TrialRecord | None:
     attrs = trial.user_attrs.get(RECORD_ATTR)
-    if attrs is None or trial.user_attrs.get(INTERRUPTED_ATTR):
+    if attrs is None or trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR):
         return None
     return TrialRecord.from_attrs(attrs, trial.params)
 
 
 def finished_records(study: optuna.Study) -> list[TrialRecord]:
-    records = [r for t in study.get_trials(deepcopy=False) if (r := _record_of(t)) is not None]
-    return sorted(records, key=lambda r: r.round)
+    """The study's rounds, once each (the earliest trial of a round, should two ever record it)."""
+    by_round: dict[int, TrialRecord] = {}
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        record = _record_of(trial)
+        if record is not None:
+            by_round.setdefault(record.round, record)
+    return [by_round[r] for r in sorted(by_round)]
 
 
-def _recover_interrupted(study: optuna.Study, param_names: set[str]) -> int:
-    """Mark trials left RUNNING by a dead process as interrupted and queue their params again.
+def _records_for_dir(study: optuna.Study, run_dir: Path, me: Worker) -> list[TrialRecord]:
+    """What this run directory's trials.csv holds: its own rounds and those of finished workers on this
+    host (an earlier run of the same command), not the rounds of workers still running or elsewhere,
+    which their own run directories hold (read them all, or the storage, for the whole study)."""
+    here = str(run_dir.resolve())
+    verdicts: dict[Worker, bool] = {}
+    kept: dict[int, TrialRecord] = {}
+    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        record = _record_of(trial)
+        if record is None:
+            continue
+        worker = Worker.of(trial)
+        if worker is not None and trial.user_attrs.get(WORKER_ATTR, {}).get("run_dir") != here:
+            if worker not in verdicts:
+                verdicts[worker] = worker.gone() and worker.host == me.host
+            if not verdicts[worker]:
+                continue
+        kept.setdefault(record.round, record)
+    return [kept[r] for r in sorted(kept)]
 
-    A process killed inside the strategy's ask leaves a trial with some or none of its
-    hyperparameters: nothing was trained yet, so that round is simply drawn afresh.
-    """
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-        study.tell(trial.number, state=TrialState.FAIL)
-        if set(trial.params) == param_names:
-            study.enqueue_trial(trial.params)
-    return len(stale)
+
+def _own_run_dir(run_dir: Path) -> tuple[Path, Any]:
+    """Lock the run directory for this worker; a second worker of the same command on this machine
+    gets a directory of its own inside it (worker-<host>-<pid>), so no trials.csv has two writers."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for candidate in (run_dir, run_dir / f"worker-{socket.gethostname()}-{os.getpid()}"):
+        candidate.mkdir(parents=True, exist_ok=True)
+        handle = (candidate / ".worker.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        if candidate != run_dir:
+            print(f"harness: another worker writes {run_dir}; this one writes {candidate}", file=sys.stderr)
+        return candidate, handle
+    raise HarnessError(f"cannot lock a run directory in {run_dir}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,6 +295,9 @@ class _Session:
     idle_power_w: float | None
     jobs: ActiveJobs
     stacking: StackPlan
+    workers: Workers
+    run_dir: Path
+    current_round: int = 0  # the round being run, for the message when a signal stops it
 
 
 PUBLISHED_BETA2 = 0.999  # what the published code's Adam always received (PROTOCOL.md)
@@ -272,48 +337,102 @@ def _stoppable() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _mark_interrupted(study: optuna.Study, trial: optuna.trial.Trial, params: dict[str, float]) -> None:
-    """The same command will run this round again with the same hyperparameters."""
+def _mark_interrupted(
+    study: optuna.Study, trial: optuna.trial.Trial, params: dict[str, float], round_no: int
+) -> None:
+    """The same command (or another worker) will run this round again with the same hyperparameters."""
     trial.set_user_attr(INTERRUPTED_ATTR, True)
     study.tell(trial, state=TrialState.FAIL)
-    study.enqueue_trial(params)
+    study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
 
 
-def _run_round(session: _Session, round_no: int) -> TrialRecord:
-    cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
+def _claim(session: _Session) -> tuple[int, _Asked] | None:
+    """Ask the strategy for the lowest round nobody holds and claim it (see harness/workers.py).
+    None when every round is recorded; waits while the only rounds left run on other workers."""
+    cfg, study, meter, workers = session.cfg, session.study, session.meter, session.workers
     st, s = cfg.study, cfg.strategy
-    start = time.perf_counter()
-    # The search's own energy: building the sampler and asking it, which is where every strategy
-    # fits its model and maximises its acquisition (bayes_pi: a GP and 10,000 candidates). The
-    # tell after training is a storage write.
-    with meter.window() as search:
-        study.sampler = make_sampler(
-            s.name,
-            cfg.space.params,
-            study_seed=st.seed,
-            round_seed=derive_seed(st.seed, 0, round_no),
-            grid_points=cfg.space.grid_points,
-            n_startup_trials=s.n_startup_trials,
-            n_initial_points=s.n_initial_points,
-            n_candidates=s.n_candidates,
-            xi=s.xi,
-            qmc_type=s.qmc_type,
-        )
-        trial = study.ask(session.dists)
-    params = dict(trial.params)
-    suggest_s = time.perf_counter() - start
-    assert search.measurement is not None
-    suggest_j = search.measurement.energy_j
+    waiting_said = False
+    while True:
+        workers.recover()
+        trials = study.get_trials(deepcopy=False)
+        if len({r.round for t in trials if (r := _record_of(t)) is not None}) >= st.rounds:
+            return None
+        queued = any(t.state == TrialState.WAITING for t in trials)
+        taken = workers.taken(trials)
+        free = [r for r in range(1, st.rounds + 1) if r not in taken]
+        if not queued and not free:
+            if not waiting_said:
+                running = sorted(
+                    str(Worker.of(t) or "an unknown worker") for t in workers.others_running(trials)
+                )
+                print(
+                    f"{study.study_name}: the last rounds run on other workers ({', '.join(running)}); "
+                    f"waiting for them (a silent one is replaced after {st.grace_period} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                waiting_said = True
+            time.sleep(min(1.0, st.heartbeat_interval))
+            continue
+        round_no = free[0] if free else 0
+        start = time.perf_counter()
+        # The search's own energy: building the sampler and asking it, which is where every strategy
+        # fits its model and maximises its acquisition (bayes_pi: a GP and 10,000 candidates). The
+        # tell after training is a storage write.
+        run_dir = str(session.run_dir.resolve())
+        with meter.window() as search:
+            strategy = make_sampler(
+                s.name,
+                cfg.space.params,
+                study_seed=st.seed,
+                round_seed=derive_seed(st.seed, 0, round_no),
+                grid_points=cfg.space.grid_points,
+                n_startup_trials=s.n_startup_trials,
+                n_initial_points=s.n_initial_points,
+                n_candidates=s.n_candidates,
+                xi=s.xi,
+                qmc_type=s.qmc_type,
+            )
+            study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
+            with warnings.catch_warnings():
+                # Optuna's advice for its own optimize loop; this loop beats the heart itself.
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+                trial = study.ask(session.dists)
+        params = dict(trial.params)
+        suggest_s = time.perf_counter() - start
+        assert search.measurement is not None
+        # A queued round (interrupted, or abandoned by a dead worker) carries its own number.
+        number, claimed = workers.claimed
+        assert number == trial.number
+        if claimed is None:  # a queued trial of an older harness, without a number, and no free round
+            workers.give_up(trial, params, queued=False)
+            continue
+        from_queue = claimed != round_no
+        round_no = claimed
+        while (keeps := workers.keeps(trial.number, round_no)) is None:
+            time.sleep(0.05)  # a lower-numbered trial is writing its claim
+        if not keeps:
+            workers.give_up(trial, params, queued=from_queue)
+            continue
+        asked = _Asked(trial, params, start, suggest_s, search.measurement.energy_j, session.jobs.others())
+        return round_no, asked
 
-    asked = _Asked(trial, params, start, suggest_s, suggest_j, jobs.others())
+
+def _run_round(session: _Session) -> TrialRecord | None:
+    """Claim a round, train it and record it; None when the study has all its rounds."""
+    claim = _claim(session)
+    if claim is None:
+        return None
+    round_no, asked = claim
+    session.current_round = round_no
     try:
-        record = _train_and_record(session, round_no, asked)
+        with session.workers.alive(asked.trial.number):
+            return _train_and_record(session, round_no, asked)
     except _Stop:
         # A signal during the final storage writes may find the round already told: it is kept.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            _mark_interrupted(study, trial, params)
+            _mark_interrupted(session.study, asked.trial, asked.params, round_no)
         raise
-    return record
 
 
 @dataclass(frozen=True)
@@ -345,7 +464,7 @@ def _train_configuration(
     )
 
 
-def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord:
+def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord | None:
     cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
     st, s = cfg.study, cfg.strategy
     trial, params = asked.trial, asked.params
@@ -398,6 +517,15 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         reason=outcome.reason,
         params=params,
     )
+    if not session.workers.keeps(trial.number, round_no):
+        # Another worker recorded this round first (a claim race the rules above should prevent):
+        # this training is not a round of the study. Say so, and do not count it twice.
+        print(
+            f"{study.study_name}: round {round_no} was recorded by another worker; not kept", file=sys.stderr
+        )
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
     trial.set_user_attr(RECORD_ATTR, record.to_attrs())
     if failed:
         study.tell(trial, state=TrialState.FAIL)
@@ -474,7 +602,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         setting=st.stack_repetitions,
         memory_mb=st.stack_memory_mb,
     )
-    storage = open_storage(st.storage)
+    storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
     meter = make_meter(
         cfg.meter.name,
         watts_per_core=cfg.meter.watts_per_core,
@@ -515,9 +643,10 @@ def _run_study(
         print(f"{name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
         idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
         study.set_user_attr("idle_power_w", idle_power_w)
-    interrupted = _recover_interrupted(study, set(cfg.space.params))
+    workers = Workers(study, storage, interval=st.heartbeat_interval, grace=st.grace_period)
+    queued = workers.recover()
     records = finished_records(study)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, lock = _own_run_dir(run_dir)
     summary = {
         "study": name,
         "storage": st.storage,
@@ -528,13 +657,23 @@ def _run_study(
     }
     _write_json(run_dir / STUDY_FILE, summary)
     writer = TrialsWriter(run_dir, cfg.space.params)
-    writer.rewrite(records)
-    if interrupted:
-        print(f"{name}: re-running {interrupted} interrupted round(s)", file=sys.stderr)
+    writer.rewrite(_records_for_dir(study, run_dir, workers.me))
+    if queued:
+        print(f"{name}: re-running {queued} interrupted round(s)", file=sys.stderr)
     if stacking.stacked and st.progress:
         print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
     session = _Session(
-        cfg, study, spec, data, meter, distributions(cfg.space.params), idle_power_w, jobs, stacking
+        cfg,
+        study,
+        spec,
+        data,
+        meter,
+        distributions(cfg.space.params),
+        idle_power_w,
+        jobs,
+        stacking,
+        workers,
+        run_dir,
     )
     # A bar on a terminal; in a log file (stderr not a terminal) one plain line per round instead of
     # carriage-return redraws.
@@ -548,31 +687,38 @@ def _run_study(
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    with bar, _stoppable():
-        for round_no in range(len(records) + 1, st.rounds + 1):
+    with lock, bar, _stoppable():
+        while True:
             try:
-                record = _run_round(session, round_no)
+                record = _run_round(session)
             except _Stop as stop:
                 signame = signal.Signals(stop.signum).name
+                round_no = session.current_round
                 raise Interrupted(
                     f"{signame}: stopped {name} in round {round_no} of {st.rounds}; "
                     f"{len(records)} rounds are kept, run the same command to resume from round {round_no}",
                     128 + stop.signum,
                 ) from None
+            if record is None:
+                if len(finished_records(study)) >= st.rounds:
+                    break
+                continue  # this worker's training lost its round to another worker: claim another
             writer.append(record)
-            records.append(record)
+            records = finished_records(study)  # every worker's rounds so far
             _check_failures(name, records, st.max_failures)
             result = summarise(name, records, run_dir)
             best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
             joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
             bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
-            bar.update(1)
+            bar.update(min(len(records), st.rounds) - bar.n)
             if st.progress and not terminal:
                 print(
-                    f"{name}: round {round_no}/{st.rounds}, best {best}, {joules} J ({record.energy_source})",
+                    f"{name}: round {record.round}/{st.rounds}, best {best}, {joules} J "
+                    f"({record.energy_source})",
                     file=sys.stderr,
                     flush=True,
                 )
+    records = finished_records(study)
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
     if final_data is not None and result.best_round is not None and len(records) >= st.rounds:

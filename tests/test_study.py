@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import socket
+import subprocess
 
 import optuna
 import pytest
@@ -12,6 +14,13 @@ from harness import study as study_mod
 from harness.config import STRATEGIES
 from harness.errors import ConfigError, HarnessError
 from harness.records import COLUMNS, REQUIRED
+
+
+def dead_pid() -> int:
+    """The pid of a process of this host that has ended."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def read_rows(run_dir):
@@ -126,12 +135,15 @@ def test_resume_reruns_the_interrupted_round_and_stops_at_the_configured_count(m
     cfg3 = make_config("strategy=random", "study.rounds=3")
     study_mod.run(cfg3, tmp_path / "run")
     before = read_rows(tmp_path / "run")
-    # The state a killed process leaves behind: round 4 asked and RUNNING, never told.
+    # The state a killed worker leaves behind: round 4 asked, claimed and RUNNING, never told, its
+    # process gone.
     storage = cfg3.study.storage
     study = optuna.load_study(study_name=cfg3.study_name, storage=storage)
     dists = study_mod.distributions(cfg3.space.params)
     orphan = study.ask(dists)
     orphan_params = dict(orphan.params)
+    orphan.set_user_attr("round", 4)
+    orphan.set_user_attr("worker", {"host": socket.gethostname(), "pid": dead_pid(), "started": "1"})
 
     cfg5 = make_config("strategy=random", "study.rounds=5")
     result = study_mod.run(cfg5, tmp_path / "run")

@@ -14,7 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, REQUIRED, STATUSES, TRIALS_FILE, TrialRecord
+from harness.records import (
+    INTERRUPTED_ATTR,
+    RECORD_ATTR,
+    REQUIRED,
+    STATUSES,
+    SURPLUS_ATTR,
+    TRIALS_FILE,
+    TrialRecord,
+)
 
 NUMERIC = ("seed", "round", "accuracy", "energy_j")
 # What identifies one study: the same name on two machines is two studies.
@@ -86,7 +94,9 @@ def read_storage(url: str) -> pd.DataFrame:
         final = _final_accuracy(study.user_attrs.get("final"))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
-            if attrs is not None and not trial.user_attrs.get(INTERRUPTED_ATTR):
+            if attrs is not None and not (
+                trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
+            ):
                 row = TrialRecord.from_attrs(attrs, trial.params).row()
                 rows.append({**row, "machine": machine, "final_test_accuracy": final})
     return pd.DataFrame(rows)

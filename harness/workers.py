@@ -1,0 +1,305 @@
+"""Several workers on one study: who runs which round, who is alive, and what a dead worker left.
+
+Each round is one Optuna trial carrying two user attributes: ``round`` (the round it runs, set once,
+right after the trial is created) and ``worker`` (host, pid and process start time of the process
+running it). The rules, for any number of workers on one storage:
+
+- **Claims.** A worker takes the lowest round that no finished record, no queued trial and no running
+  trial holds, asks its strategy for that round, and writes the claim on the new trial. Trial numbers
+  follow creation order, so when two workers claim one round the lower-numbered trial keeps it and the
+  other gives its trial up (state FAIL, attribute ``surplus``) and claims again. A worker waits for a
+  lower-numbered trial that has not written its claim yet, so a claim it kept is never taken from it.
+  Before a finished round is recorded the worker checks once more that nobody recorded it first.
+- **Liveness.** A running round shows it is alive every ``heartbeat_interval`` seconds: through
+  Optuna's heartbeat on an RDB storage (SQLite, PostgreSQL), and through a ``heartbeat`` time on the
+  trial on a journal file (Optuna's journal storage has no heartbeat of its own).
+- **Stale rounds.** A running round is abandoned when its worker is a process of this host that no
+  longer exists (found at once, so the same command resumes a killed study exactly), or when it has
+  been silent for ``grace_period`` seconds (Optuna's ``fail_stale_trials`` on RDB storages). It is
+  failed, marked interrupted, and its hyperparameters are queued again under the same round number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SURPLUS_ATTR
+
+ROUND_ATTR = "round"
+WORKER_ATTR = "worker"
+HEARTBEAT_ATTR = "heartbeat"  # journal storage: time.time() of the worker's last sign of life
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid`` (clock ticks since boot), or "" where /proc is missing:
+    with the pid it names one process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@dataclass(frozen=True)
+class Worker:
+    host: str
+    pid: int
+    started: str
+
+    @classmethod
+    def current(cls) -> Worker:
+        return cls(socket.gethostname(), os.getpid(), _process_start(os.getpid()))
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> Worker | None:
+        data = trial.user_attrs.get(WORKER_ATTR)
+        if not isinstance(data, dict):
+            return None
+        return cls(str(data.get("host", "")), int(data.get("pid", 0)), str(data.get("started", "")))
+
+    def attrs(self) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid, "started": self.started}
+
+    def gone(self) -> bool:
+        """True only when this worker surely no longer runs: a process of this host that is gone."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return bool(self.started) and _process_start(self.pid) not in ("", self.started)
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
+def _round_of(trial: FrozenTrial) -> int | None:
+    value = trial.user_attrs.get(ROUND_ATTR)
+    return int(value) if value is not None else None
+
+
+def is_record(trial: FrozenTrial) -> bool:
+    return (
+        trial.state.is_finished()
+        and RECORD_ATTR in trial.user_attrs
+        and not trial.user_attrs.get(INTERRUPTED_ATTR)
+        and not trial.user_attrs.get(SURPLUS_ATTR)
+    )
+
+
+class ClaimingSampler(BaseSampler):
+    """A strategy's sampler that first writes the new trial's claim and worker (``on_trial``), at the
+    trial's creation, before the strategy spends any time on it: other workers then never wait long
+    for a claim to appear."""
+
+    def __init__(self, inner: BaseSampler, on_trial: Callable[[FrozenTrial], None]) -> None:
+        self.inner = inner
+        self.on_trial = on_trial
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.on_trial(trial)
+        self.inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+class Workers:
+    """This process's view of the study's workers: its heartbeats, claims and clean-up."""
+
+    def __init__(
+        self, study: optuna.Study, storage: optuna.storages.BaseStorage, *, interval: int, grace: int
+    ) -> None:
+        self.study = study
+        self.storage = storage
+        self.interval = interval
+        self.grace = grace
+        self.me = Worker.current()
+        self.claimed: tuple[int, int | None] = (-1, None)
+        self._study_id = storage.get_study_id_from_name(study.study_name)
+        # RDB storages (behind Optuna's cache) have a heartbeat when it was switched on; journals none.
+        interval_of = getattr(storage, "get_heartbeat_interval", None)
+        self._rdb_heartbeat = interval_of is not None and interval_of() is not None
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def _trial_id(self, number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+
+    def beat(self, number: int) -> None:
+        trial_id = self._trial_id(number)
+        if self._rdb_heartbeat:
+            self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        else:
+            self.storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+
+    @contextlib.contextmanager
+    def alive(self, number: int) -> Iterator[None]:
+        """Show trial ``number`` alive every heartbeat interval while the block runs."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(self.interval):
+                with contextlib.suppress(Exception):  # a finished trial, a storage hiccup: try again
+                    self.beat(number)
+
+        self.beat(number)
+        thread = threading.Thread(target=loop, name=f"heartbeat-{number}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _silent_since(self, trial: FrozenTrial) -> float | None:
+        """Seconds since a running trial last showed life (journal storage), or None if unknown."""
+        beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+        if isinstance(beat, (int, float)):
+            return time.time() - float(beat)
+        return None
+
+    def stale(self, trial: FrozenTrial) -> bool:
+        worker = Worker.of(trial)
+        if worker == self.me:
+            return False
+        if worker is not None and worker.gone():
+            return True
+        silent = self._silent_since(trial)
+        if silent is None and worker is None and trial.datetime_start is not None:
+            # Made by a worker killed before it wrote who it is, or by a harness without workers.
+            silent = (datetime.now() - trial.datetime_start).total_seconds()
+        return silent is not None and silent > self.grace
+
+    def recover(self) -> int:
+        """Fail the rounds whose workers are gone and queue them again; returns how many rounds are
+        queued to run again (theirs and any queued before)."""
+        if self._rdb_heartbeat:
+            optuna.storages.fail_stale_trials(self.study)  # Optuna's rule; requeue_stale is its callback
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not self.stale(trial):
+                continue
+            trial_id = self._trial_id(trial.number)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+                # Only the worker whose state change succeeds queues the round again.
+                if self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    requeue_stale(self.study, self.storage.get_trial(trial_id))
+        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+    # -- claims --------------------------------------------------------------------------------
+
+    def claim_on_creation(self, round_no: int, run_dir: str) -> Callable[[FrozenTrial], None]:
+        """Write, on a new trial, who runs it and, unless it is a queued round with its own number,
+        ``round_no`` (0: no free round). ``self.claimed`` then holds (trial number, round or None)."""
+
+        def on_trial(trial: FrozenTrial) -> None:
+            trial_id = self._trial_id(trial.number)
+            claimed = trial.user_attrs.get(ROUND_ATTR)
+            if claimed is None and round_no:
+                self.storage.set_trial_user_attr(trial_id, ROUND_ATTR, round_no)
+                claimed = round_no
+            self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, {**self.me.attrs(), "run_dir": run_dir})
+            self.claimed = (trial.number, None if claimed is None else int(claimed))
+
+        return on_trial
+
+    def taken(self, trials: list[FrozenTrial]) -> set[int]:
+        """Rounds recorded, queued or running (whoever runs them)."""
+        held = set()
+        for t in trials:
+            r = _round_of(t)
+            if r is None or t.user_attrs.get(SURPLUS_ATTR):
+                continue
+            if is_record(t) or t.state in (TrialState.RUNNING, TrialState.WAITING):
+                held.add(r)
+        return held
+
+    def keeps(self, number: int, round_no: int) -> bool | None:
+        """Whether trial ``number`` keeps its claim on ``round_no``: False if a record or a lower-numbered
+        running trial holds the round, None while a lower-numbered trial has yet to write its claim."""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number == number or t.user_attrs.get(SURPLUS_ATTR):
+                continue
+            r = _round_of(t)
+            if r == round_no and is_record(t):
+                return False
+            if t.state == TrialState.RUNNING and t.number < number:
+                if r is None and not self.stale(t):
+                    return None
+                if r == round_no:
+                    return False
+        return True
+
+    def give_up(self, trial: optuna.trial.Trial, params: dict[str, float], queued: bool) -> None:
+        """Leave a claimed trial untrained; a queued round's hyperparameters are queued again."""
+        round_no = trial.user_attrs.get(ROUND_ATTR)
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        if queued and round_no is not None:
+            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
+
+    def others_running(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and Worker.of(t) != self.me
+            and not t.user_attrs.get(SURPLUS_ATTR)
+        ]
+
+
+def requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue an abandoned round again with its hyperparameters, under its round number.
+
+    Also Optuna's ``heartbeat_stale_trial_callback``: it runs once per trial, in the one worker whose
+    state change failed it. A trial without a claim was killed inside the ask (nothing trained: the
+    round is simply claimed afresh); one whose record was written was killed while telling, and its
+    record stands.
+    """
+    round_no = _round_of(trial)
+    recorded = RECORD_ATTR in trial.user_attrs and not trial.user_attrs.get(INTERRUPTED_ATTR)
+    if round_no is None or recorded or trial.user_attrs.get(SURPLUS_ATTR):
+        return
+    study.enqueue_trial(trial.params, user_attrs={ROUND_ATTR: round_no})
