@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The main job: grid, random and Bayesian search for SimpleCNN on digits, then the report.
 RUN_DIR ?= runs/main
 
-.PHONY: help setup run test lint format typecheck check bench data clean
+.PHONY: help setup run test lint format typecheck check bench data postgres clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: $(STAMP)  ## the benchmark suite: writes BENCHMARKS.md (about 12 minutes 
 
 data:  ## install real Fashion-MNIST from Debian's dataset-fashion-mnist (needs apt and root)
 	apt-get update && apt-get install -y dataset-fashion-mnist
+
+postgres:  ## install Debian's PostgreSQL server (needs apt and root): the workers' PostgreSQL test uses it
+	apt-get update && apt-get install -y --no-install-recommends postgresql
 
 clean:  ## remove the venv and run outputs
 	rm -rf $(VENV) runs outputs multirun

@@ -113,20 +113,37 @@ def open_storage(
             "grace_period": grace_period,
             "heartbeat_stale_trial_callback": requeue_stale,
         }
-    try:
-        if url.startswith(JOURNAL_PREFIX):
-            from optuna.storages.journal import JournalFileBackend
+    for attempt in range(5):
+        try:
+            return _open(url, path, heartbeat)
+        except Exception as exc:  # sqlalchemy raises many kinds; all mean the URL is unusable
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if _schema_race(message) and attempt < 4:
+                time.sleep(0.2 * (attempt + 1))  # another process was creating the schema: it is there now
+                continue
+            raise ConfigError(
+                f"study.storage={url} cannot be opened ({message}); give an Optuna storage URL such "
+                f"as sqlite:///runs/optuna.db, journal:///runs/journal.log or postgresql://host/db"
+            ) from exc
+    raise AssertionError("unreachable")
 
-            assert path is not None
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+def _schema_race(message: str) -> bool:
+    """Two processes created Optuna's tables in one new database at once; the loser's error."""
+    return "alembic_version" in message or "already exists" in message
+
+
+def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> optuna.storages.BaseStorage:
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend
+
+        assert path is not None
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    with warnings.catch_warnings():
+        # The heartbeat is "experimental" in Optuna; it is what Optuna offers for this, and it works.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         rdb = _sqlite_storage(url, **heartbeat) if path is not None else RDBStorage(url, **heartbeat)
-        return optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean the URL is unusable
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            f"study.storage={url} cannot be opened ({message}); give an Optuna storage URL such "
-            f"as sqlite:///runs/optuna.db, journal:///runs/journal.log or postgresql://host/db"
-        ) from exc
+    return optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
 
 
 def _sqlite_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:

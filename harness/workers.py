@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -216,7 +217,9 @@ class Workers:
         """Fail the rounds whose workers are gone and queue them again; returns how many rounds are
         queued to run again (theirs and any queued before)."""
         if self._rdb_heartbeat:
-            optuna.storages.fail_stale_trials(self.study)  # Optuna's rule; requeue_stale is its callback
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)  # Optuna's rule; requeue_stale is its callback
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not self.stale(trial):
                 continue

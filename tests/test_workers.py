@@ -1,0 +1,227 @@
+"""Several real worker processes on one study: SQLite, a journal file and a PostgreSQL server.
+
+Each test starts the same command twice, as an Optuna user scales a study out, and checks that
+together the workers record every round exactly once, that each worker's trials.csv holds its own
+rounds, and that a worker killed with SIGKILL loses nothing: the survivor runs its round again.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SURPLUS_ATTR
+from harness.report.load import load
+from tests.conftest import TINY
+
+ROUNDS = 16
+pytestmark = pytest.mark.slow
+
+
+def worker_args(storage: str, run_dir: Path, rounds: int = ROUNDS) -> list[str]:
+    return [
+        *TINY,
+        "strategy=random",
+        f"study.rounds={rounds}",
+        "study.epochs=25",  # a round of a few hundred milliseconds: the workers overlap
+        "study.heartbeat_interval=1",
+        "study.grace_period=5",
+        f"study.storage={storage}",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    exe = str(Path(sys.executable).parent / "harness")
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.Popen(
+        [exe, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def csv_rounds(run_dir: Path) -> dict[Path, list[int]]:
+    """Rounds in each trials.csv under run_dir (the first worker's, and the second's subdirectory)."""
+    out = {}
+    for path in sorted(run_dir.rglob("trials.csv")):
+        with path.open() as fh:
+            out[path] = [int(row["round"]) for row in csv.DictReader(fh)]
+    return out
+
+
+def storage_rounds(url: str, storage: object | None = None) -> tuple[list[int], list[optuna.trial.FrozenTrial]]:
+    target = storage if storage is not None else url
+    summaries = optuna.get_all_study_summaries(target)  # type: ignore[arg-type]
+    if not summaries:  # no worker has created the study yet
+        return [], []
+    (summary,) = summaries
+    study = optuna.load_study(study_name=summary.study_name, storage=target)  # type: ignore[arg-type]
+    trials = study.get_trials(deepcopy=False)
+    recorded = [
+        int(t.user_attrs["round"])
+        for t in trials
+        if RECORD_ATTR in t.user_attrs
+        and not t.user_attrs.get(INTERRUPTED_ATTR)
+        and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
+    return sorted(recorded), trials
+
+
+def run_two_workers(tmp_path: Path, storage: str) -> tuple[list[subprocess.Popen[str]], Path]:
+    run_dir = tmp_path / "run"
+    procs = [start(worker_args(storage, run_dir), tmp_path) for _ in range(2)]
+    for proc in procs:
+        proc.wait(timeout=600)
+    return procs, run_dir
+
+
+def check_every_round_once(procs: list[subprocess.Popen[str]], run_dir: Path, recorded: list[int]) -> None:
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert recorded == list(range(1, ROUNDS + 1))  # none twice, none lost, never more
+    per_worker = csv_rounds(run_dir)
+    assert len(per_worker) == 2  # run/trials.csv and run/worker-<host>-<pid>/trials.csv
+    own = list(per_worker.values())
+    assert all(own), f"a worker ran no round: {per_worker}"  # both did work
+    assert sorted(own[0] + own[1]) == list(range(1, ROUNDS + 1))  # each round in one worker's file
+    # The reducer reading both workers' directories sees each round once.
+    trials = load([str(run_dir)]).trials
+    assert sorted(trials["round"].astype(int)) == list(range(1, ROUNDS + 1))
+
+
+def test_two_workers_on_one_sqlite_file_run_each_round_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    procs, run_dir = run_two_workers(tmp_path, url)
+    recorded, trials = storage_rounds(url)
+    check_every_round_once(procs, run_dir, recorded)
+    workers = {t.user_attrs["worker"]["pid"] for t in trials if RECORD_ATTR in t.user_attrs}
+    assert workers == {p.pid for p in procs}
+
+
+def test_two_workers_on_one_journal_file_run_each_round_once(tmp_path):
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "journal.log"
+    procs, run_dir = run_two_workers(tmp_path, f"journal:///{path}")
+    recorded, _ = storage_rounds("", optuna.storages.JournalStorage(JournalFileBackend(str(path))))
+    check_every_round_once(procs, run_dir, recorded)
+
+
+def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_dir = tmp_path / "run"
+    survivor = start(worker_args(url, run_dir), tmp_path)
+    time.sleep(0.5)
+    victim = start(worker_args(url, tmp_path / "victim"), tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        _, trials = storage_rounds(url)
+        mine = [
+            t
+            for t in trials
+            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == victim.pid
+        ]
+        done = [t for t in trials if RECORD_ATTR in t.user_attrs and t.user_attrs["worker"]["pid"] == victim.pid]
+        if mine and done:  # the victim has finished a round and is inside the next one
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the second worker never got going")
+    killed_round = int(mine[0].user_attrs["round"])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    survivor.wait(timeout=600)
+    assert survivor.returncode == 0, survivor.stderr.read() if survivor.stderr else ""
+
+    recorded, trials = storage_rounds(url)
+    assert recorded == list(range(1, ROUNDS + 1))
+    rerun = [
+        t for t in trials if RECORD_ATTR in t.user_attrs and int(t.user_attrs["round"]) == killed_round
+    ]
+    assert len(rerun) == 1 and rerun[0].user_attrs["worker"]["pid"] == survivor.pid
+    assert rerun[0].params == mine[0].params  # the same hyperparameters, run again
+    abandoned = [t for t in trials if t.number == mine[0].number][0]
+    assert abandoned.state == optuna.trial.TrialState.FAIL and abandoned.user_attrs.get(INTERRUPTED_ATTR)
+
+
+# --------------------------------------------------------------------------------------------------
+# PostgreSQL: a real server in a temporary directory, where Debian's postgresql package is installed
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if found:
+        return Path(found[-1]).parent
+    which = shutil.which("pg_ctl")
+    return Path(which).parent if which else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def postgres():
+    pg_bin = _pg_bin()
+    if pg_bin is None:
+        pytest.skip("PostgreSQL is not installed (make postgres installs Debian's package)")
+    pytest.importorskip("psycopg2", reason="psycopg2 is missing: pip install -e '.[postgres]'")
+    # Not under pytest's tmp_path: as root, the server runs as the postgres user, who cannot enter it.
+    home = Path(tempfile.mkdtemp(prefix="harness-pg-"))
+    data = home / "pgdata"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the package's user
+        shutil.chown(home, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(
+        [*as_user, str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            str(pg_bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(home / "pg.log"),
+            "-o",
+            f"-p {port} -k {home} -c listen_addresses=127.0.0.1",
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_workers_on_a_postgresql_server_run_each_round_once(tmp_path, postgres):
+    procs, run_dir = run_two_workers(tmp_path, postgres)
+    recorded, _ = storage_rounds(postgres)
+    check_every_round_once(procs, run_dir, recorded)
