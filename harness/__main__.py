@@ -7,6 +7,7 @@ harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -76,20 +77,58 @@ def check_group_choices(argv: list[str]) -> None:
                 fail(f"{key}={choice} is not an option of {key}; choose one of: {', '.join(options)}")
 
 
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line: our own errors say it; for a full disk, an unwritable directory
+    or a storage error, the library's first line and what to do."""
+    if isinstance(exc, HarnessError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        first = f"{where}{exc.strerror}"
+    return (
+        f"{first} ({type(exc).__name__}); every round recorded before it is kept in the storage: "
+        f"free space or make the directory writable, and run the same command to resume"
+    )
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def app(cfg: DictConfig) -> float | None:
-    from harness import study
+    from hydra.types import RunMode
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from harness import study, sweep
+
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    sweep.clear_failed(job_dir)
     try:
         config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-        result = study.run(config, Path(HydraConfig.get().runtime.output_dir))
-    except HarnessError as exc:
-        fail(str(exc))
-        return None
+        result = study.run(config, job_dir)
     except Interrupted as exc:
         print(f"harness: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except (HarnessError, OSError, SQLAlchemyError) as exc:
+        if not multirun:
+            fail(one_line(exc))
+        _job_failed(job_dir, one_line(exc))
+        return None
+    except Exception as exc:
+        if not multirun:
+            raise  # a defect of the harness: its traceback is what a report needs
+        _job_failed(job_dir, f"{type(exc).__name__}: {str(exc).strip()}")
+        return None
     return result.best_accuracy
+
+
+def _job_failed(job_dir: Path, reason: str) -> None:
+    """In a sweep, a failing job is reported and the sweep goes on with the next job."""
+    from harness import sweep
+
+    print(f"harness: error: job {job_dir.name}: {reason}; the sweep goes on", file=sys.stderr)
+    with contextlib.suppress(OSError):  # a full disk may not take the marker either: the line above stays
+        sweep.mark_failed(job_dir, reason)
 
 
 def group_options(group: str) -> list[str]:
@@ -153,15 +192,26 @@ def validate_sweep(args: list[str]) -> None:
         return
     if len(jobs) < 2:
         return  # a single study is validated where it runs, before it is created
+    storages = set()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         for job in jobs:
             try:
                 cfg = compose(config_name="config", overrides=job)
-                from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+                config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
             except HarnessError as exc:
                 fail(f"sweep job {' '.join(job)}: {exc}; no job was run")
             except Exception as exc:  # a composition error of this job
                 fail(f"sweep job {' '.join(job)}: {str(exc).splitlines()[0]}; no job was run")
+            storages.add(config.study.storage)
+    # Each storage is created here, once: parallel jobs (hydra/launcher=joblib) that all find a new
+    # database would otherwise race to create its tables.
+    from harness.storage import open_storage
+
+    for url in sorted(storages):
+        try:
+            open_storage(url)
+        except HarnessError as exc:
+            fail(f"{exc}; no job was run")
 
 
 def main() -> None:
@@ -176,11 +226,15 @@ def main() -> None:
     if maybe_sweep and not inspecting:
         validate_sweep(args)
     app()
+    from harness import sweep
+
+    status = 1 if sweep.failed_jobs else 0
     if not any(a.startswith("hydra/launcher=") for a in args):  # worker pools clean up at exit
-        exit_now()
+        exit_now(status)
+    sys.exit(status)
 
 
-def exit_now() -> None:
+def exit_now(status: int = 0) -> None:
     """Leave without the interpreter's teardown of torch and Optuna (about 1 s here).
 
     Everything a study writes is on disk by now (trials.csv is flushed per round, the storage has
@@ -189,7 +243,7 @@ def exit_now() -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ This module imports neither torch nor the training code, so the reducer can read
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.atomic import append_whole, write_atomic
 
 TRIALS_FILE = "trials.csv"
 # Optuna user attributes under which each trial keeps its record.
@@ -125,15 +127,14 @@ class TrialsWriter:
 
     def rewrite(self, records: Iterable[TrialRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, self.fields)
-            writer.writeheader()
-            writer.writerows(r.row() for r in records)
-        os.replace(tmp, self.path)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, self.fields)
+        writer.writeheader()
+        writer.writerows(r.row() for r in records)
+        write_atomic(self.path, buffer.getvalue())
 
     def append(self, record: TrialRecord) -> None:
-        with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, self.fields).writerow(record.row())
-            fh.flush()
-            os.fsync(fh.fileno())
+        """One whole line, on disk before the next round starts (or, on a full disk, none)."""
+        buffer = io.StringIO(newline="")
+        csv.DictWriter(buffer, self.fields).writerow(record.row())
+        append_whole(self.path, buffer.getvalue())

@@ -60,7 +60,9 @@ def csv_rounds(run_dir: Path) -> dict[Path, list[int]]:
     return out
 
 
-def storage_rounds(url: str, storage: object | None = None) -> tuple[list[int], list[optuna.trial.FrozenTrial]]:
+def storage_rounds(
+    url: str, storage: object | None = None
+) -> tuple[list[int], list[optuna.trial.FrozenTrial]]:
     target = storage if storage is not None else url
     summaries = optuna.get_all_study_summaries(target)  # type: ignore[arg-type]
     if not summaries:  # no worker has created the study yet
@@ -127,12 +129,9 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline:
         _, trials = storage_rounds(url)
-        mine = [
-            t
-            for t in trials
-            if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == victim.pid
-        ]
-        done = [t for t in trials if RECORD_ATTR in t.user_attrs and t.user_attrs["worker"]["pid"] == victim.pid]
+        victims = [t for t in trials if t.user_attrs.get("worker", {}).get("pid") == victim.pid]
+        mine = [t for t in victims if t.state == optuna.trial.TrialState.RUNNING]
+        done = [t for t in victims if RECORD_ATTR in t.user_attrs]
         if mine and done:  # the victim has finished a round and is inside the next one
             break
         time.sleep(0.05)
@@ -146,12 +145,10 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
 
     recorded, trials = storage_rounds(url)
     assert recorded == list(range(1, ROUNDS + 1))
-    rerun = [
-        t for t in trials if RECORD_ATTR in t.user_attrs and int(t.user_attrs["round"]) == killed_round
-    ]
+    rerun = [t for t in trials if RECORD_ATTR in t.user_attrs and int(t.user_attrs["round"]) == killed_round]
     assert len(rerun) == 1 and rerun[0].user_attrs["worker"]["pid"] == survivor.pid
     assert rerun[0].params == mine[0].params  # the same hyperparameters, run again
-    abandoned = [t for t in trials if t.number == mine[0].number][0]
+    abandoned = next(t for t in trials if t.number == mine[0].number)
     assert abandoned.state == optuna.trial.TrialState.FAIL and abandoned.user_attrs.get(INTERRUPTED_ATTR)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.atomic import write_atomic
 from harness.errors import HarnessError
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
@@ -103,9 +104,12 @@ def report(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / "summary.csv", index=False)
-    by_strategy.to_csv(out / "summary_by_strategy.csv", index=False)
-    comparisons.to_csv(out / "comparisons.csv", index=False)
+    for name, frame in (
+        ("summary.csv", summary),
+        ("summary_by_strategy.csv", by_strategy),
+        ("comparisons.csv", comparisons),
+    ):
+        write_atomic(out / name, frame.to_csv(index=False))
     table = markdown_table(by_strategy)
     # Sources of several domains are joined with "+" (nvml_counter+estimate): look at each part.
     domains = {part for source in loaded.trials["energy_source"] for part in source.split("+")}
@@ -138,14 +142,15 @@ def report(args: argparse.Namespace) -> int:
         + " Intervals: 95% bootstrap of the mean over seeds (none for a single seed)."
     )
     paired = markdown_comparisons(comparisons)
-    (out / "summary.md").write_text(
+    write_atomic(
+        out / "summary.md",
         "# Rounds and joules to optimal accuracy\n\n"
         + table
         + "\n"
         + definitions_text
         + "\n"
         + "".join(f"\n{n}\n" for n in notes)
-        + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else "")
+        + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else ""),
     )
     print(table)
     print(definitions_text)
@@ -175,6 +180,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(report(args))
     except HarnessError as exc:
         print(f"harness-report: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:  # a full disk or an unwritable --out: every file is whole or absent
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"harness-report: error: {where}{exc.strerror or exc}; no report file was left half-written: "
+            f"free space or give a writable --out",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from harness.atomic import replacing
 from harness.report.load import STUDY_KEY
 from harness.report.reduce import GROUP
 
@@ -96,11 +97,10 @@ def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label:
 
 def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
     fig.tight_layout()
-    paths = [out / f"{stem}.png"]
-    fig.savefig(paths[0], dpi=130)
-    if svg:
-        paths.append(out / f"{stem}.svg")
-        fig.savefig(paths[1])
+    paths = [out / f"{stem}.png"] + ([out / f"{stem}.svg"] if svg else [])
+    for path in paths:
+        with replacing(path) as tmp:  # a reader never opens half a figure
+            fig.savefig(tmp, dpi=130)
     return paths
 
 
