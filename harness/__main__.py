@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import conf_dir, from_container, register_configs
+from harness.config import check_overrides_apply, conf_dir, from_container, register_configs
 from harness.errors import HarnessError, Interrupted
 
 HELP = """harness: one energy-metered hyperparameter-search study (a Hydra app).
@@ -105,6 +105,7 @@ def app(cfg: DictConfig) -> float | None:
     sweep.clear_failed(job_dir)
     try:
         config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        check_overrides_apply(list(hydra_cfg.overrides.task), config)
         result = study.run(config, job_dir)
     except Interrupted as exc:
         print(f"harness: {exc}", file=sys.stderr)
@@ -198,6 +199,7 @@ def validate_sweep(args: list[str]) -> None:
             try:
                 cfg = compose(config_name="config", overrides=job)
                 config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+                check_overrides_apply(job, config)
             except HarnessError as exc:
                 fail(f"sweep job {' '.join(job)}: {exc}; no job was run")
             except Exception as exc:  # a composition error of this job

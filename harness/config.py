@@ -115,7 +115,13 @@ class StudySettings:
 
 
 # (group, setting, default) of settings that changed no round before they existed.
-LATER_SETTINGS = (("dataset", "validation", 0.0), ("study", "beta2_defect", False))
+LATER_SETTINGS = (
+    ("dataset", "validation", 0.0),
+    ("study", "beta2_defect", False),
+    ("meter", "name", "auto"),
+    ("meter", "watts_per_core", 10.0),
+    ("meter", "poll_interval_s", 0.1),
+)
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,9 @@ class Config:
                 "strategy": dataclasses.asdict(self.strategy),
                 "space": dataclasses.asdict(self.space),
                 "study": study,
+                # The meter changes a round's joules (10 W or 40 W per busy core): one study, one meter.
+                # Where it reads (powercap_root) and the idle baseline (idle_s) do not.
+                "meter": _drop(dataclasses.asdict(self.meter), "powercap_root", "idle_s"),
             }
         )
 
@@ -185,7 +194,7 @@ def _without_later_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
     for group, key, default in LATER_SETTINGS:
         if isinstance(out.get(group), dict) and out[group].get(key, default) == default:
             out[group].pop(key, None)
-    return out
+    return {group: part for group, part in out.items() if part != {}}
 
 
 def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -235,6 +244,27 @@ def _option_file(group: str, option: str) -> dict[str, Any]:
         return {}
     loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     return loaded if isinstance(loaded, dict) else {}  # type: ignore[return-value]
+
+
+def check_overrides_apply(overrides: list[str], cfg: Config) -> None:
+    """Reject a command-line setting of an option that is not chosen (``strategy=random strategy.xi=5``):
+    it would change nothing a round computes yet fork the study under a new name."""
+    chosen = {"model": cfg.model.name, "strategy": cfg.strategy.name, "meter": cfg.meter.name}
+    for override in overrides:
+        key, sep, _ = override.lstrip("+~").partition("=")
+        group, dot, setting = key.partition(".")
+        if not (sep and dot) or group not in chosen or "." in setting or setting == "name":
+            continue
+        option = chosen[group]
+        if setting in _option_file(group, option):
+            continue
+        having = sorted(
+            p.stem for p in (conf_dir() / group).glob("*.yaml") if setting in _option_file(group, p.stem)
+        )
+        which = f"a setting of {group}={'/'.join(having)} only" if having else f"used by no {group}"
+        raise ConfigError(
+            f"{key} is {which}, not of the chosen {group}={option}; drop it, or choose an option that has it"
+        )
 
 
 def baseline_fingerprint(cfg: Config) -> dict[str, Any]:

@@ -50,6 +50,21 @@ def test_any_other_setting_that_changes_a_round_gets_a_digest(make_config):
     ).study_name == ("digits-simple_cnn-bayes-paper3-s0")
 
 
+def test_the_meter_is_part_of_the_study(make_config):
+    """Resuming with another estimate per core would mix rounds at 10 W and 40 W in one trials.csv."""
+    plain = make_config("meter=estimate", tiny=False)
+    hotter = make_config("meter=estimate", "meter.watts_per_core=40", tiny=False)
+    assert hotter.study_name != plain.study_name and hotter.study_name.startswith(plain.study_name + "-h")
+    assert not hotter.matches(plain.fingerprint_digest(), plain.fingerprint())
+    # Where the counters are read and the idle baseline change no round's joules.
+    moved = make_config("meter=rapl", "meter.powercap_root=/tmp/fake", "meter.idle_s=2", tiny=False)
+    assert moved.study_name == make_config("meter=rapl", tiny=False).study_name
+    # A study recorded before the meter was in its fingerprint (default meter) still resumes under it.
+    auto = make_config(tiny=False)
+    before = {k: v for k, v in auto.fingerprint().items() if k != "meter"}
+    assert auto.matches(None, before)
+
+
 def test_a_study_made_under_its_older_name_keeps_resuming(make_config, tmp_path):
     cfg = make_config("strategy=random", "study.rounds=3")
     assert cfg.study_name != cfg.legacy_name  # the tiny settings show in the new name
