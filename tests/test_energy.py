@@ -236,9 +236,20 @@ def test_gpu_without_counter_is_integrated_from_polled_power(nvml, monkeypatch):
         time.sleep(0.3)
     m = window.measurement
     assert m.source == "nvml_power"
-    assert m.energy_j == pytest.approx(120.0 * m.duration_s, rel=0.05)
+    # Integrated over exactly the window's span (the poller runs a little longer on both sides).
+    assert m.energy_j == pytest.approx(120.0 * m.duration_s, rel=1e-9)
     assert meter.describe()["gpu_names"] == ["GeForce GTX 1080"]
     meter.close()
+
+
+def test_polled_power_is_integrated_over_the_window_only():
+    from harness.energy.nvml import integrate
+
+    ramp = [(0.0, 100.0), (1.0, 200.0), (2.0, 300.0), (3.0, 400.0)]  # watts rising 100 W/s
+    assert integrate(ramp, 0.5, 2.5) == pytest.approx(2.0 * 250.0)  # mean power 250 W over 2 s
+    assert integrate(ramp, 1.0, 1.0) == 0.0
+    assert integrate([(1.0, 50.0)], 0.0, 2.0) == pytest.approx(100.0)  # one sample: flat
+    assert integrate([], 0.0, 2.0) == 0.0
 
 
 def test_a_counter_reading_zero_is_no_counter(nvml):
@@ -247,7 +258,7 @@ def test_a_counter_reading_zero_is_no_counter(nvml):
     assert meter.source == "nvml_power"
     with meter.window() as window:
         time.sleep(0.2)
-    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=0.05)
+    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=1e-9)
     meter.close()
 
 
@@ -263,7 +274,7 @@ def test_a_counter_that_stops_advancing_gives_no_reading_then_power_polling(nvml
     with meter.window() as window:
         time.sleep(0.2)
     assert window.measurement.source == "nvml_power"
-    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=0.05)
+    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=1e-9)
     meter.close()
 
 

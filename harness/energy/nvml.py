@@ -9,6 +9,7 @@ not counted in the next. NVML stays initialised for the whole study and is shut 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -64,14 +65,16 @@ class Gpu:
 
 
 class _PowerPoller:
-    """Integrates polled power of the counter-less GPUs over a window."""
+    """Polls the power of the counter-less GPUs through a window and integrates it over exactly the
+    window's span: the trapezoid rule between samples, with power interpolated at the window's start
+    and end (the poller starts a little before the window's clock and stops a little after it)."""
 
     def __init__(self, nvml: Any, gpus: list[Gpu], interval_s: float) -> None:
         self.nvml, self.gpus, self.interval_s = nvml, gpus, interval_s
-        self.energy_j = [0.0] * len(gpus)
         self.errors = 0
         self.stop = threading.Event()
-        self.last = [(self._power_w(g), time.perf_counter()) for g in gpus]
+        self.samples: list[list[tuple[float, float]]] = [[] for _ in gpus]  # (time, watts) per GPU
+        self.sample()
         self.thread = threading.Thread(target=self._run, name="nvml-power", daemon=True)
         self.thread.start()
 
@@ -85,20 +88,38 @@ class _PowerPoller:
     def sample(self) -> None:
         for i, gpu in enumerate(self.gpus):
             power, now = self._power_w(gpu), time.perf_counter()
-            previous, then = self.last[i]
-            if power is not None and previous is not None:
-                self.energy_j[i] += (power + previous) / 2 * (now - then)
-            self.last[i] = (power if power is not None else previous, now)
+            if power is not None:
+                self.samples[i].append((now, power))
 
     def _run(self) -> None:
         while not self.stop.wait(self.interval_s):
             self.sample()
 
-    def finish(self) -> list[float]:
+    def finish(self, start: float, end: float) -> list[float]:
+        """Joules per GPU between perf_counter times ``start`` and ``end``."""
         self.stop.set()
         self.thread.join()
         self.sample()
-        return self.energy_j
+        return [integrate(points, start, end) for points in self.samples]
+
+
+def integrate(points: list[tuple[float, float]], start: float, end: float) -> float:
+    """The integral of power over [start, end], linear between samples and flat beyond the first and
+    last sample."""
+    if not points or end <= start:
+        return 0.0
+
+    def power_at(t: float) -> float:
+        if t <= points[0][0]:
+            return points[0][1]
+        for (t0, p0), (t1, p1) in itertools.pairwise(points):
+            if t0 <= t <= t1:
+                return p0 if t1 == t0 else p0 + (p1 - p0) * (t - t0) / (t1 - t0)
+        return points[-1][1]
+
+    inside = [(t, p) for t, p in points if start < t < end]
+    knots = [(start, power_at(start)), *inside, (end, power_at(end))]
+    return sum((p0 + p1) / 2 * (t1 - t0) for (t0, p0), (t1, p1) in itertools.pairwise(knots))
 
 
 class NvmlMeter(Meter):
@@ -169,6 +190,7 @@ class NvmlMeter(Meter):
         return self._counters_mj(), poller
 
     def _end(self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float) -> Measurement:
+        window_end = time.perf_counter()  # the window's clock stopped just before this call
         self.synchronize()
         start, poller = token
         end = self._counters_mj()
@@ -184,7 +206,7 @@ class NvmlMeter(Meter):
                 gpu.has_counter = False
             self.source = self._label()
             if poller is not None:
-                poller.finish()
+                poller.finish(window_end - duration_s, window_end)
             names = ", ".join(f"GPU {g.index} ({g.name})" for g in stuck)
             return Measurement(
                 None,
@@ -198,7 +220,7 @@ class NvmlMeter(Meter):
             (b - a) / 1000.0 for a, b in zip(start, end, strict=True) if a is not None and b is not None
         )
         if poller is not None:
-            energy_j += sum(poller.finish())
+            energy_j += sum(poller.finish(window_end - duration_s, window_end))
             if poller.errors:
                 return Measurement(
                     None, self.source, duration_s, {}, note=f"NVML power reads failed {poller.errors} times"
