@@ -19,6 +19,9 @@ TRIALS_FILE = "trials.csv"
 # Optuna user attributes under which each trial keeps its record.
 RECORD_ATTR = "record"
 INTERRUPTED_ATTR = "interrupted"
+# The energy an interrupted attempt had spent: {energy_j, energy_source, duration_s, until}, written at
+# each heartbeat while a round trains and once more when a signal stops it ("until": heartbeat, signal).
+SPENT_ATTR = "spent"
 SURPLUS_ATTR = "surplus"  # a trial that lost its round to another worker: not a round of the study
 
 # Fixed columns, in order; p_<name> hyperparameter columns follow them.
@@ -46,6 +49,7 @@ COLUMNS = (
     "eval_s",
     "suggest_s",
     "suggest_j",
+    "interrupted_j",
     "samples_per_s",
     "repetitions",
     "stack",
@@ -85,6 +89,9 @@ class TrialRecord:
     cpu_j: float | None = None
     dram_j: float | None = None
     suggest_j: float | None = None  # the strategy's ask, in its own window (not part of energy_j)
+    # Spent by earlier, interrupted attempts at this round (not part of energy_j): measured to the
+    # signal that stopped an attempt, or to the last heartbeat of one killed without warning.
+    interrupted_j: float | None = None
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

@@ -30,10 +30,11 @@ from harness.atomic import write_atomic
 from harness.config import Config
 from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
+from harness.energy.base import Measurement, Window
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
 from harness.search.strategies import derive_seed
 from harness.storage import open_storage
@@ -48,7 +49,15 @@ from harness.train import (
     train_round,
     warm_up,
 )
-from harness.workers import ROUND_ATTR, WORKER_ATTR, ClaimingSampler, Worker, Workers
+from harness.workers import (
+    ROUND_ATTR,
+    WORKER_ATTR,
+    ClaimingSampler,
+    Worker,
+    Workers,
+    interrupted_joules,
+    spent_attrs,
+)
 
 STUDY_FILE = "study.json"
 FINAL_ATTR = "final"  # study attribute and study.json key: the picked configuration on the test set
@@ -232,6 +241,7 @@ class _Session:
     workers: Workers
     run_dir: Path
     current_round: int = 0  # the round being run, for the message when a signal stops it
+    window: Window | None = None  # the energy window of the round training now
 
 
 PUBLISHED_BETA2 = 0.999  # what the published code's Adam always received (PROTOCOL.md)
@@ -272,9 +282,16 @@ def _stoppable() -> Iterator[None]:
 
 
 def _mark_interrupted(
-    study: optuna.Study, trial: optuna.trial.Trial, params: dict[str, float], round_no: int
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    params: dict[str, float],
+    round_no: int,
+    spent: Measurement | None,
 ) -> None:
-    """The same command (or another worker) will run this round again with the same hyperparameters."""
+    """The same command (or another worker) will run this round again with the same hyperparameters;
+    the energy this attempt spent is kept with it (the re-run's interrupted_j)."""
+    if spent is not None and spent.energy_j is not None:
+        trial.set_user_attr(SPENT_ATTR, spent_attrs(spent, "signal"))
     trial.set_user_attr(INTERRUPTED_ATTR, True)
     study.tell(trial, state=TrialState.FAIL)
     study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
@@ -359,13 +376,18 @@ def _run_round(session: _Session) -> TrialRecord | None:
         return None
     round_no, asked = claim
     session.current_round = round_no
+    session.window = None
+
+    def spent() -> Measurement | None:
+        return session.window.so_far() if session.window is not None else None
+
     try:
-        with session.workers.alive(asked.trial.number):
+        with session.workers.alive(asked.trial.number, spent):
             return _train_and_record(session, round_no, asked)
     except _Stop:
         # A signal during the final storage writes may find the round already told: it is kept.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            _mark_interrupted(session.study, asked.trial, asked.params, round_no)
+            _mark_interrupted(session.study, asked.trial, asked.params, round_no, spent())
         raise
 
 
@@ -403,6 +425,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     st, s = cfg.study, cfg.strategy
     trial, params = asked.trial, asked.params
     with meter.window() as window:
+        session.window = window
         # One window for all repetitions, stacked or not: the round's joules.
         try:
             outcome = _train_configuration(session, session.data, params, round_no)
@@ -445,6 +468,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         eval_s=outcome.eval_s,
         suggest_s=asked.suggest_s,
         suggest_j=asked.suggest_j,
+        interrupted_j=interrupted_joules(study.get_trials(deepcopy=False), round_no),
         samples_per_s=outcome.samples / outcome.train_s if outcome.train_s > 0 else None,
         repetitions=len(accuracies) if not failed else len(accuracies) + 1,
         stack=outcome.stack,

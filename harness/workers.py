@@ -37,7 +37,8 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SURPLUS_ATTR
+from harness.energy.base import Measurement
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR
 
 ROUND_ATTR = "round"
 WORKER_ATTR = "worker"
@@ -176,14 +177,21 @@ class Workers:
             self.storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
     @contextlib.contextmanager
-    def alive(self, number: int) -> Iterator[None]:
-        """Show trial ``number`` alive every heartbeat interval while the block runs."""
+    def alive(self, number: int, spent: Callable[[], Measurement | None] | None = None) -> Iterator[None]:
+        """Show trial ``number`` alive every heartbeat interval while the block runs, and record the
+        energy ``spent()`` so far with each beat (what a killed worker's round had cost)."""
         stop = threading.Event()
+        trial_id = self._trial_id(number)
 
         def loop() -> None:
             while not stop.wait(self.interval):
                 with contextlib.suppress(Exception):  # a finished trial, a storage hiccup: try again
                     self.beat(number)
+                    so_far = spent() if spent is not None else None
+                    if so_far is not None and so_far.energy_j is not None:
+                        self.storage.set_trial_user_attr(
+                            trial_id, SPENT_ATTR, spent_attrs(so_far, "heartbeat")
+                        )
 
         self.beat(number)
         thread = threading.Thread(target=loop, name=f"heartbeat-{number}", daemon=True)
@@ -291,6 +299,25 @@ class Workers:
             and Worker.of(t) != self.me
             and not t.user_attrs.get(SURPLUS_ATTR)
         ]
+
+
+def spent_attrs(m: Measurement, until: str) -> dict[str, Any]:
+    return {"energy_j": m.energy_j, "energy_source": m.source, "duration_s": m.duration_s, "until": until}
+
+
+def interrupted_joules(trials: list[FrozenTrial], round_no: int) -> float | None:
+    """Joules spent by the interrupted attempts at ``round_no`` (None: there were none, or none measured)."""
+    spent = [
+        t.user_attrs[SPENT_ATTR]["energy_j"]
+        for t in trials
+        if t.state == TrialState.FAIL
+        and not t.user_attrs.get(SURPLUS_ATTR)
+        and (t.user_attrs.get(INTERRUPTED_ATTR) or RECORD_ATTR not in t.user_attrs)
+        and _round_of(t) == round_no
+        and isinstance(t.user_attrs.get(SPENT_ATTR), dict)
+        and t.user_attrs[SPENT_ATTR].get("energy_j") is not None
+    ]
+    return float(sum(spent)) if spent else None
 
 
 def requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:

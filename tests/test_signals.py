@@ -68,3 +68,7 @@ def test_a_signal_stops_the_study_in_one_line_and_the_same_command_resumes_it(tm
     if interrupted:  # the interrupted round ran again with the same hyperparameters
         again = resumed[len(kept)]
         assert float(again["p_lr"]) == interrupted[0].params["lr"]
+        # The energy the stopped attempt had spent is kept, and charged to the re-run beside its own.
+        spent = interrupted[0].user_attrs["spent"]
+        assert spent["until"] == "signal" and spent["energy_j"] > 0
+        assert float(again["interrupted_j"]) == pytest.approx(spent["energy_j"])

@@ -30,12 +30,12 @@ ROUNDS = 16
 pytestmark = pytest.mark.slow
 
 
-def worker_args(storage: str, run_dir: Path, rounds: int = ROUNDS) -> list[str]:
+def worker_args(storage: str, run_dir: Path, epochs: int = 25) -> list[str]:
     return [
         *TINY,
         "strategy=random",
-        f"study.rounds={rounds}",
-        "study.epochs=25",  # a round of a few hundred milliseconds: the workers overlap
+        f"study.rounds={ROUNDS}",
+        f"study.epochs={epochs}",  # 25: a round of a few hundred milliseconds, so the workers overlap
         "study.heartbeat_interval=1",
         "study.grace_period=5",
         f"study.storage={storage}",
@@ -123,16 +123,17 @@ def test_two_workers_on_one_journal_file_run_each_round_once(tmp_path):
 def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_dir = tmp_path / "run"
-    survivor = start(worker_args(url, run_dir), tmp_path)
+    # Rounds of a second or more, so that the victim's round has beaten its heart, with its energy so
+    # far, before it is killed.
+    survivor = start(worker_args(url, run_dir, epochs=150), tmp_path)
     time.sleep(0.5)
-    victim = start(worker_args(url, tmp_path / "victim"), tmp_path)
+    victim = start(worker_args(url, tmp_path / "victim", epochs=150), tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline:
         _, trials = storage_rounds(url)
         victims = [t for t in trials if t.user_attrs.get("worker", {}).get("pid") == victim.pid]
-        mine = [t for t in victims if t.state == optuna.trial.TrialState.RUNNING]
-        done = [t for t in victims if RECORD_ATTR in t.user_attrs]
-        if mine and done:  # the victim has finished a round and is inside the next one
+        mine = [t for t in victims if t.state == optuna.trial.TrialState.RUNNING and "spent" in t.user_attrs]
+        if mine:  # the victim is a heartbeat or more into a round
             break
         time.sleep(0.05)
     else:
@@ -150,6 +151,10 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     assert rerun[0].params == mine[0].params  # the same hyperparameters, run again
     abandoned = next(t for t in trials if t.number == mine[0].number)
     assert abandoned.state == optuna.trial.TrialState.FAIL and abandoned.user_attrs.get(INTERRUPTED_ATTR)
+    # The energy the killed attempt had spent, to its last heartbeat, is charged to the re-run.
+    spent = abandoned.user_attrs["spent"]
+    assert spent["until"] == "heartbeat" and spent["energy_j"] > 0
+    assert rerun[0].user_attrs["record"]["interrupted_j"] == pytest.approx(spent["energy_j"])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -38,9 +38,21 @@ class Measurement:
 
 
 class Window:
-    """Filled in when the ``with`` block ends."""
+    """Filled in when the ``with`` block ends; ``so_far()`` reads it while the block runs."""
 
     measurement: Measurement | None = None
+
+    def __init__(self, meter: Meter | None = None, token: Any = None, start: float = 0.0) -> None:
+        self._meter, self._token, self._start = meter, token, start
+
+    def so_far(self) -> Measurement | None:
+        """The energy spent since the window opened, for a meter that can read mid-window (None
+        otherwise, and once the window has closed its measurement)."""
+        if self.measurement is not None:
+            return self.measurement
+        if self._meter is None:
+            return None
+        return self._meter._peek(self._token, time.perf_counter() - self._start)
 
 
 class Meter(ABC):
@@ -50,9 +62,9 @@ class Meter(ABC):
 
     @contextmanager
     def window(self) -> Iterator[Window]:
-        handle = Window()
         token = self._begin()
         start = time.perf_counter()
+        handle = Window(self, token, start)
         try:
             yield handle
         finally:
@@ -64,6 +76,10 @@ class Meter(ABC):
 
     @abstractmethod
     def _end(self, token: Any, duration_s: float) -> Measurement: ...
+
+    def _peek(self, token: Any, duration_s: float) -> Measurement | None:
+        """The window's energy so far, without closing it (from another thread); None: cannot."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What this meter reads, for the study's machine record."""
@@ -98,6 +114,12 @@ class CompositeMeter(Meter):
     def _end(self, token: list[Any], duration_s: float) -> Measurement:
         parts = [m._end(t, duration_s) for m, t in zip(self.meters, token, strict=True)]
         return Measurement.combine(parts, duration_s)
+
+    def _peek(self, token: list[Any], duration_s: float) -> Measurement | None:
+        parts = [m._peek(t, duration_s) for m, t in zip(self.meters, token, strict=True)]
+        if any(p is None for p in parts):
+            return None
+        return Measurement.combine([p for p in parts if p is not None], duration_s)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"meter": self.source}

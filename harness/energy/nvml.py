@@ -227,6 +227,20 @@ class NvmlMeter(Meter):
                 )
         return Measurement(energy_j, self.source, duration_s, {"gpu": energy_j})
 
+    def _peek(
+        self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float
+    ) -> Measurement | None:
+        start, poller = token
+        now = time.perf_counter()
+        energy_j = sum(
+            (b - a) / 1000.0
+            for a, b in zip(start, self._counters_mj(), strict=True)
+            if a is not None and b is not None
+        )
+        if poller is not None:
+            energy_j += sum(integrate(list(points), now - duration_s, now) for points in poller.samples)
+        return Measurement(energy_j, self.source, duration_s, {"gpu": energy_j})
+
     def describe(self) -> dict[str, Any]:
         return {
             "gpu_names": [g.name for g in self.gpus],

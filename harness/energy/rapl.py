@@ -145,6 +145,18 @@ class RaplMeter(Meter):
             parts[zone.domain] = parts.get(zone.domain, 0.0) + uj / 1e6
         return Measurement(sum(parts.values()), self.source, duration_s, parts)
 
+    def _peek(
+        self, token: tuple[_Accumulator, threading.Event, threading.Thread], duration_s: float
+    ) -> Measurement | None:
+        """What the polling thread has accumulated so far (up to one poll interval behind)."""
+        accumulator = token[0]
+        if accumulator.glitch:
+            return None
+        parts: dict[str, float] = {}
+        for zone, uj in zip(self.zones, list(accumulator.total_uj), strict=True):
+            parts[zone.domain] = parts.get(zone.domain, 0.0) + uj / 1e6
+        return Measurement(sum(parts.values()), self.source, duration_s, parts)
+
     def describe(self) -> dict[str, Any]:
         return {
             "rapl_zones": [z.name for z in self.zones],

@@ -96,6 +96,10 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "joules_to_best": joules_to_best,
                 "total_joules": _energy_to(t, t["round"].max()),
                 "search_joules": float(search_j.sum()) if search_j.notna().all() else math.nan,
+                # Spent on attempts that were interrupted and run again: real energy, outside the rounds.
+                "interrupted_joules": float(
+                    pd.to_numeric(t.get("interrupted_j", pd.Series(dtype=float)), errors="coerce").sum()
+                ),
                 "joules_to_best_with_search": _energy_to(searched, rounds_to_best),
                 "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
