@@ -2,16 +2,21 @@
 
 Map of the package (arrows are the only imports allowed between parts):
 
-    __main__   Hydra entry point: compose, validate, call ``study.run``      -> config, study
+    __main__   Hydra entry point: compose, validate, call ``study.run``      -> config, study, storage, sweep
     config     dataclass schema of every config group, one-line validation
-    study      the round loop, Optuna storage, resume, trial records
-               -> search, train, energy, data, models, records
+    study      the round loop, resume, trial records
+               -> search, train, energy, data, models, records, storage, workers, atomic
+    workers    several workers on one study: round claims, heartbeats, abandoned rounds
+               -> records, energy
+    storage    opening SQLite, journal and database-server storages        -> workers
+    sweep      a Hydra callback: a sweep goes on past failed jobs and lists them
+    atomic     whole-or-nothing files and whole appended lines
     train      one trial: build model, train with Adam, evaluate             -> models, data
     models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
     data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums
     energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
     search/    spaces (config -> distributions and grids), strategies (Optuna samplers)
-    records    the trials.csv contract: column names, writing and reading rows
+    records    the trials.csv contract: column names, writing and reading rows    -> atomic
     machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)
 """
