@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -223,3 +226,34 @@ def test_real_debian_fashion_mnist_passes_the_known_checksums(monkeypatch):
     data = load_dataset("fashion_mnist", root="/nonexistent", download=False)
     assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
     assert np.bincount(data.test_y).tolist() == [1000] * 10
+
+
+def test_a_study_on_fashion_mnist_files_prints_no_library_warning(tmp_path):
+    """torch warned "The given NumPy array is not writable" on every real Fashion-MNIST study."""
+    sums = fashion_files(tmp_path / "fm", n_train=64, n_test=32)
+    checksums = "{" + ",".join(f"{name}:{md5sum}" for name, md5sum in sums.items()) + "}"
+    env = {**os.environ, "PYTHONWARNINGS": "default", "HYDRA_FULL_ERROR": "0"}
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "harness"),
+            "dataset=fashion_mnist",
+            f"dataset.root={tmp_path / 'fm'}",
+            "dataset.download=false",
+            f"dataset.checksums={checksums}",
+            "model=dense_poly",
+            "strategy=bayes",
+            "study.rounds=2",
+            "study.epochs=1",
+            "study.repetitions=2",
+            "study.progress=false",
+            f"study.storage=sqlite:///{tmp_path / 'o.db'}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
