@@ -91,28 +91,29 @@ def test_a_missing_energy_reading_makes_sums_empty_not_partial(tmp_path):
     assert math.isnan(s.loc["a", "joules_to_best"]) and math.isnan(s.loc["a", "total_joules"])
 
 
-def test_statistics_over_seeds_and_a_single_seed_without_interval(tmp_path):
-    frames = [table(f"r{k}", [0.5] * k + [0.9], strategy="random", seed=k) for k in range(1, 5)]
-    frames.append(table("g", [0.9, 0.5], strategy="grid"))
+def test_statistics_over_seeds_and_no_interval_below_five_seeds(tmp_path):
+    frames = [table(f"r{k}", [0.5] * k + [0.9], strategy="random", seed=k) for k in range(1, 6)]
+    frames += [table(f"g{k}", [0.9, 0.5], strategy="grid", seed=k) for k in range(1, 5)]
     summary = reduce_studies(
         load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
     )
     by = reduce_strategies(summary).set_index("strategy")
     r = by.loc["random"]
-    assert r["seeds"] == 4 and r["rounds_to_best_mean"] == 3.5 and r["rounds_to_best_median"] == 3.5
-    assert r["rounds_to_best_ci_low"] < 3.5 < r["rounds_to_best_ci_high"]
-    assert r["reached_target"] == 4
-    g = by.loc["grid"]
-    assert g["seeds"] == 1 and g["rounds_to_best_mean"] == 1
+    assert r["seeds"] == 5 and r["rounds_to_best_mean"] == 4 and r["rounds_to_best_median"] == 4
+    assert r["rounds_to_best_ci_low"] < 4 < r["rounds_to_best_ci_high"]
+    assert r["reached_target"] == 5
+    g = by.loc["grid"]  # 4 seeds: a mean, no interval
+    assert g["seeds"] == 4 and g["rounds_to_best_mean"] == 1
     assert math.isnan(g["rounds_to_best_ci_low"]) and math.isnan(g["rounds_to_best_ci_high"])
 
 
 def test_bootstrap_interval_is_seeded_and_covers_the_mean():
-    values = np.array([10.0, 12.0, 14.0, 30.0])
+    values = np.array([10.0, 12.0, 14.0, 20.0, 30.0])
     assert bootstrap_ci(values, seed=1) == bootstrap_ci(values, seed=1)
     low, high = bootstrap_ci(values)
     assert 10.0 <= low < values.mean() < high <= 30.0
     assert all(math.isnan(v) for v in bootstrap_ci(np.array([3.0])))
+    assert all(math.isnan(v) for v in bootstrap_ci(values[:4]))  # below 5 values: no interval
 
 
 def test_gqi_unit_is_kwh_and_its_sign_flips_at_one_kwh():
@@ -434,3 +435,75 @@ def test_the_cli_writes_the_comparisons(tmp_path, capsys):
     assert "## Strategies compared, paired by seed" in (tmp_path / "rep" / "summary.md").read_text()
     comparisons = pd.read_csv(tmp_path / "rep" / "comparisons.csv")
     assert set(comparisons["metric"]) >= {"rounds_to_target", "joules_to_target"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures over seeds
+
+
+def test_a_seed_that_ends_early_keeps_its_best_in_the_median():
+    from harness.report.plots import best_so_far, seed_curves
+
+    short = table("a", [0.5, 0.9], seed=0)  # ends after 20 J
+    long = table("b", [0.6, 0.6, 0.6, 0.95], seed=1)  # ends after 40 J
+    curves = best_so_far(pd.concat([short, long]).assign(origin="harness", machine=""))
+    grid = np.array([5.0, 10.0, 20.0, 30.0, 40.0])
+    stack = seed_curves(curves, "cumulative_j", grid)
+    assert np.isnan(stack[:, 0]).all()  # before every seed has a round: nothing, for all of them
+    assert stack[:, -1].tolist() == [0.9, 0.95]  # the short seed carries its best to the end
+    assert not np.isnan(stack[:, 1:]).any()
+
+
+def test_studies_with_other_settings_are_other_cells_and_repeated_seeds_are_flagged(tmp_path):
+    from harness.report.reduce import duplicate_seeds
+
+    frames = [
+        table("d-m-random-s-s0-e2", [0.5, 0.9], seed=0),
+        table("d-m-random-s-s1-e2", [0.5, 0.8], seed=1),
+        table("d-m-random-s-s0", [0.9, 0.9], seed=0),  # the options' own epochs: another cell
+    ]
+    for f in frames:
+        f["model"], f["space"] = "m", "s"
+    summary = reduce_studies(
+        load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
+    )
+    by = reduce_strategies(summary).set_index("settings")
+    assert by.loc["e2", "seeds"] == 2 and by.loc["", "seeds"] == 1
+    assert not duplicate_seeds(summary)
+    again = table("d-m-random-s-s0-e2-copy", [0.5, 0.9], seed=0)  # a copy under another name
+    again["settings"] = "e2"
+    twice = reduce_studies(
+        load([write(f, tmp_path / f"x{i}.csv") for i, f in enumerate([frames[0], again])]).trials,
+        Definitions(),
+    )
+    (warning,) = duplicate_seeds(twice)
+    assert "seed 0 appears more than once" in warning
+
+
+def test_small_joule_ticks_are_distinct():
+    from harness.report.plots import tick_formatter
+
+    ticks = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    labels = [tick_formatter(ticks)(t) for t in ticks]
+    assert len(set(labels)) == len(labels) and labels[1] == "0.5"
+    big = np.array([0.0, 2000.0, 4000.0])
+    assert [tick_formatter(big)(t) for t in big] == ["0", "2,000", "4,000"]
+
+
+def test_no_interval_is_claimed_below_five_seeds(tmp_path):
+    from harness.report.plots import joules_to_target_figure
+
+    frames = [table(f"r{k}", [0.5, 0.9], seed=k) for k in range(3)]
+    summary = reduce_studies(
+        load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
+    )
+    fig = joules_to_target_figure(reduce_strategies(summary))
+    label = fig.axes[0].get_ylabel()
+    assert "CI" not in label and "mean" in label
+
+
+def test_the_pareto_panel_names_the_round_to_round_energy_noise():
+    from harness.report.plots import energy_noise_note
+
+    noisy = table("a", [0.5, 0.6, 0.7, 0.8], [7.0, 9.9, 7.2, 9.5]).assign(origin="harness", machine="")
+    assert "vary by 18% in energy" in energy_noise_note(noisy)

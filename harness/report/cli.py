@@ -12,8 +12,15 @@ from harness.atomic import write_atomic
 from harness.errors import HarnessError
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
+from harness.report.metrics import MIN_SEEDS
 from harness.report.paper import PAPER_REPETITIONS, read_paper_csv
-from harness.report.reduce import Definitions, markdown_table, reduce_strategies, reduce_studies
+from harness.report.reduce import (
+    Definitions,
+    duplicate_seeds,
+    markdown_table,
+    reduce_strategies,
+    reduce_studies,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,6 +106,8 @@ def report(args: argparse.Namespace) -> int:
         search_counted=args.with_search,
     )
     summary = reduce_studies(loaded.trials, definitions)
+    for warning in duplicate_seeds(summary):
+        print(f"harness-report: warning: {warning}", file=sys.stderr)
     by_strategy = reduce_strategies(summary)
     comparisons = compare_strategies(summary)
 
@@ -139,7 +148,7 @@ def report(args: argparse.Namespace) -> int:
             if args.target is not None
             else f"target: best of the (dataset, model, space) group minus {args.delta:g}."
         )
-        + " Intervals: 95% bootstrap of the mean over seeds (none for a single seed)."
+        + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds)."
     )
     paired = markdown_comparisons(comparisons)
     write_atomic(

@@ -18,11 +18,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from harness.report.metrics import bootstrap_ci
+from harness.report.metrics import MIN_SEEDS, bootstrap_ci
+from harness.report.reduce import GROUP
 
-CELL = ["origin", "dataset", "model", "space", "machine"]
+CELL = [*GROUP, "machine"]
 METRICS = ("rounds_to_target", "joules_to_target", "joules_to_target_with_search")
-MIN_PAIRS = 5
+MIN_PAIRS = MIN_SEEDS
 
 
 def wilcoxon_p(differences: np.ndarray) -> float:
@@ -86,6 +87,10 @@ def verdict(row: pd.Series) -> str:
     return "no difference shown (the interval covers 0)"
 
 
+def _settings(row: pd.Series) -> str:
+    return f" ({row['settings']})" if row.get("settings") else ""
+
+
 def markdown_comparisons(comparisons: pd.DataFrame) -> str:
     if comparisons.empty:
         return ""
@@ -105,7 +110,8 @@ def markdown_comparisons(comparisons: pd.DataFrame) -> str:
         )
         reached = f"{r['a_reached']}/{r['seeds']} vs {r['b_reached']}/{r['seeds']}"
         lines.append(
-            f"| {r['dataset']} | {r['model']} | {r['space']} | {r['strategy_a']} - {r['strategy_b']} "
+            f"| {r['dataset']} | {r['model']} | {r['space']}{_settings(r)} "
+            f"| {r['strategy_a']} - {r['strategy_b']} "
             f"| {r['metric']} | {r['pairs']} | {reached} | {fmt(r['mean_difference'], digits)} "
             f"| {interval} | {fmt(r['wilcoxon_p'], 3)} | {verdict(r)} |"
         )

@@ -7,6 +7,7 @@ their accuracy. A table without a status column is taken as all complete.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,28 @@ def _expand(item: str, loaded: Loaded) -> list[tuple[str, pd.DataFrame]]:
     )
 
 
+HARNESS_NAME = re.compile(
+    r"^(?P<dataset>[^-]+)-(?P<model>[^-]+)-(?P<strategy>[^-]+)-(?P<space>[^-]+)-s\d+(?P<rest>-.+)?$"
+)
+
+
+def settings_of(study: str, dataset: str, model: str, strategy: str, space: str) -> str:
+    """Every setting of a study but its seed and strategy, as the harness names them: the tokens after
+    the seed in its name (``e1-r8-b512-n8000``; empty for the options' own settings). Studies of one
+    panel and one target share them, and seeds pool only within them. A name the harness did not make
+    (an outside table, a study.name) says nothing of its settings: empty, so such studies pool by
+    their dataset, model, space and strategy columns alone."""
+    match = HARNESS_NAME.match(study)
+    if match and (match["dataset"], match["model"], match["strategy"], match["space"]) == (
+        dataset,
+        model,
+        strategy,
+        space,
+    ):
+        return (match["rest"] or "").lstrip("-")
+    return ""
+
+
 def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check the required columns and coerce types; accuracy of unfinished rounds becomes NaN."""
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -147,6 +170,19 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         frame["origin"] = "harness"
     for column in ("study", "dataset", "model", "strategy"):
         frame[column] = frame[column].astype(str)
+    if "settings" not in frame.columns:
+        frame["settings"] = [
+            settings_of(*key)
+            for key in zip(
+                frame["study"],
+                frame["dataset"],
+                frame["model"],
+                frame["strategy"],
+                frame["space"],
+                strict=True,
+            )
+        ]
+    frame["settings"] = frame["settings"].fillna("").astype(str)
     return frame
 
 

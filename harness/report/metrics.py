@@ -32,13 +32,18 @@ def gqi(accuracy: float, joules: float, *, alpha: float = 1.0, beta: float = 1.0
     return beta * accuracy**alpha / log_kwh
 
 
+# Fewer seeds than this get no interval, anywhere in the report: a bootstrap over 2-4 values is
+# too coarse to state as 95% (and a paired test cannot reach p < 0.05 below 5 pairs).
+MIN_SEEDS = 5
+
+
 def bootstrap_ci(
     values: np.ndarray, *, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean; NaN for fewer than two values (no interval)."""
+    """Percentile bootstrap interval of the mean; NaN (no interval) for fewer than MIN_SEEDS values."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
-    if len(values) < 2:
+    if len(values) < MIN_SEEDS:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     means = rng.choice(values, size=(resamples, len(values)), replace=True).mean(axis=1)

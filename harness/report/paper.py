@@ -53,6 +53,7 @@ def read_paper_csv(path: Path, *, repetitions: int = PAPER_REPETITIONS) -> pd.Da
             accuracy = float(row[col["accuracy"]])
             record = {
                 "origin": "paper",
+                "settings": "",  # the published protocol: one setting per (dataset, model, space)
                 "study": f"paper-{dataset}-{model}-{strategy}-{space}",
                 "dataset": dataset,
                 "model": model,

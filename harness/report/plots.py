@@ -20,6 +20,7 @@ from matplotlib.ticker import StrMethodFormatter
 
 from harness.atomic import replacing
 from harness.report.load import STUDY_KEY
+from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
 
 STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
@@ -38,10 +39,13 @@ def _strategies(frame: pd.DataFrame) -> list[str]:
 
 def _panels(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     for keys, frame in trials.groupby(GROUP, sort=True):
-        origin, dataset, model, space = keys
         sources = ", ".join(sorted(set(frame["energy_source"]) - {""})) or "none"
-        prefix = "paper: " if origin == "paper" else ""
-        yield f"{prefix}{dataset} / {model} / {space}\nenergy: {sources}", frame
+        yield f"{_panel_name(*keys)}\nenergy: {sources}", frame
+
+
+def _panel_name(origin: str, dataset: str, model: str, space: str, settings: str) -> str:
+    prefix = "paper: " if origin == "paper" else ""
+    return f"{prefix}{dataset} / {model} / {space}" + (f" / {settings}" if settings else "")
 
 
 def _figure(n: int) -> tuple[Figure, list[Axes]]:
@@ -68,31 +72,52 @@ def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """A step function (value after each x) sampled on ``grid``; NaN outside the study's own span."""
+    """A step function (value after each x) sampled on ``grid``: NaN before the study's first point,
+    its last value carried forward after its end (a finished search keeps its best)."""
     index = np.searchsorted(x, grid, side="right") - 1
     values = y[np.clip(index, 0, len(y) - 1)].astype(float)
-    values[(index < 0) | (grid > x[-1])] = np.nan
+    values[index < 0] = np.nan
     return values
 
 
-def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label: str, colour) -> None:
+def seed_curves(frame: pd.DataFrame, x_column: str, grid: np.ndarray) -> np.ndarray:
+    """One row per seed on ``grid``, each carried forward to the common end; columns where a seed has
+    not started yet are dropped to NaN for every seed, so a median is always over all n seeds."""
     curves = []
     for _, t in frame.groupby(STUDY_KEY):
         t = t.dropna(subset=[x_column])
         if len(t):
             curves.append(_on_grid(t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float), grid))
     if not curves:
-        return
+        return np.empty((0, len(grid)))
     stack = np.vstack(curves)
+    stack[:, np.isnan(stack).any(axis=0)] = np.nan
+    return stack
+
+
+def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label: str, colour) -> None:
+    stack = seed_curves(frame, x_column, grid)
+    n = len(stack)
+    if not n:
+        return
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no seed there yet
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not every seed there yet
         median = np.nanmedian(stack, axis=0)
         q25, q75 = np.nanpercentile(stack, [25, 75], axis=0)
-    n = len(curves)
-    label = f"{label} (median of {n} seeds)" if n > 1 else label
-    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post")
+    spread = n >= MIN_SEEDS
     if n > 1:
+        label = f"{label} (median{' and IQR' if spread else ''} of n={n} seeds)"
+    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post")
+    if spread:  # no band below MIN_SEEDS seeds: a quartile of 2-4 curves is one of them
         ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0, step="post")
+
+
+def tick_formatter(ticks: np.ndarray) -> StrMethodFormatter:
+    """Thousands separated, with as many decimals as the tick step needs: never "0, 1, 2, 2, 2"."""
+    steps = np.diff(np.unique(np.asarray(ticks, dtype=float)))
+    step = float(steps.min()) if len(steps) else 1.0
+    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
+    return StrMethodFormatter(f"{{x:,.{decimals}f}}")
 
 
 def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
@@ -105,7 +130,15 @@ def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
 
 
 def plot_convergence(trials: pd.DataFrame, out: Path, *, by: str, svg: bool = False) -> list[Path]:
-    """Best-so-far accuracy against cumulative joules (by='energy', log x) or rounds (by='rounds')."""
+    """Best-so-far accuracy against cumulative joules (by='energy', log x) or rounds (by='rounds'),
+    saved as convergence_energy.png or convergence_rounds.png."""
+    stem = "convergence_energy" if by == "energy" else "convergence_rounds"
+    return _save(convergence_figure(trials, by=by), out, stem, svg)
+
+
+def convergence_figure(trials: pd.DataFrame, *, by: str) -> Figure:
+    """The convergence figure itself (what the notebook shows): one panel per cell, a median curve
+    per strategy over its n seeds, each seed carried forward to the common end."""
     curves = best_so_far(trials)
     panels = list(_panels(curves))
     fig, axes = _figure(len(panels))
@@ -129,8 +162,8 @@ def plot_convergence(trials: pd.DataFrame, out: Path, *, by: str, svg: bool = Fa
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    stem = "convergence_energy" if by == "energy" else "convergence_rounds"
-    return _save(fig, out, stem, svg)
+    fig.tight_layout()
+    return fig
 
 
 def pareto_front(energy: np.ndarray, accuracy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,6 +180,23 @@ def pareto_front(energy: np.ndarray, accuracy: np.ndarray) -> tuple[np.ndarray, 
     return np.array(front_e), np.array(front_a)
 
 
+def energy_noise_note(frame: pd.DataFrame) -> str:
+    """How much a round's joules vary between rounds of one study, as a median coefficient of variation
+    over the studies: differences along the energy axis within that band are the meter's noise and the
+    machine's, not the configuration's (every round of a study trains the same network)."""
+    cvs = []
+    for _, t in frame.groupby(STUDY_KEY):
+        e = t["energy_j"].dropna().to_numpy(float)
+        if len(e) >= 3 and e.mean() > 0:
+            cvs.append(e.std(ddof=1) / e.mean())
+    if not cvs:
+        return ""
+    return (
+        f"rounds of one study vary by {100 * float(np.median(cvs)):.0f}% in energy (median CV):\n"
+        "spread along x within that is noise, not the configuration"
+    )
+
+
 def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
     panels = list(_panels(trials))
     fig, axes = _figure(len(panels))
@@ -154,6 +204,9 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
         for strategy in _strategies(frame):
             s = frame[frame["strategy"] == strategy]
             ax.scatter(s["energy_j"], s["accuracy"], s=14, alpha=0.6, color=_colour(strategy), label=strategy)
+        note = energy_noise_note(frame)
+        if note:
+            ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, va="bottom", color="0.3")
         fe, fa = pareto_front(frame["energy_j"].to_numpy(float), frame["accuracy"].to_numpy(float))
         if len(fe):
             ax.step(fe, fa, where="post", color="black", lw=1.2, label="Pareto front")
@@ -169,10 +222,14 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
 
 
 def plot_joules_to_target(by_strategy: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
+    return _save(joules_to_target_figure(by_strategy), out, "joules_to_target", svg)
+
+
+def joules_to_target_figure(by_strategy: pd.DataFrame) -> Figure:
+    """Mean joules to the shared target per strategy; an interval only where there are enough seeds."""
     panels = list(by_strategy.groupby(GROUP, sort=True))
     fig, axes = _figure(len(panels))
     for ax, (keys, frame) in zip(axes, panels, strict=True):
-        origin, dataset, model, space = keys
         strategies = _strategies(frame)
         frame = frame.set_index("strategy").loc[strategies]
         means = frame["joules_to_target_mean"].to_numpy(float)
@@ -207,10 +264,10 @@ def plot_joules_to_target(by_strategy: pd.DataFrame, out: Path, *, svg: bool = F
             )
         ax.set_xticks(positions, strategies)
         ax.margins(y=0.12)  # headroom for the labels above the bars
-        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.set_ylabel("joules to target (J; mean, 95% bootstrap CI)")
-        prefix = "paper: " if origin == "paper" else ""
+        ax.yaxis.set_major_formatter(tick_formatter(ax.get_yticks()))
+        interval = f", 95% bootstrap CI over {MIN_SEEDS}+ seeds" if has_ci.any() else ""
+        ax.set_ylabel(f"joules to target (J; mean{interval})")
         sources = ", ".join(sorted(set(";".join(frame["energy_sources"]).split(";")) - {""}))
-        ax.set_title(f"{prefix}{dataset} / {model} / {space}\nenergy: {sources or 'none'}", fontsize=10)
+        ax.set_title(f"{_panel_name(*keys)}\nenergy: {sources or 'none'}", fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
-    return _save(fig, out, "joules_to_target", svg)
+    return fig

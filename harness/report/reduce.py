@@ -22,7 +22,8 @@ import pandas as pd
 from harness.report.load import STUDY_KEY
 from harness.report.metrics import accuracy_per_kj, bootstrap_ci, gqi
 
-GROUP = ["origin", "dataset", "model", "space"]
+# A panel and a target: every setting but the strategy and the seed (settings: the name's tokens).
+GROUP = ["origin", "dataset", "model", "space", "settings"]
 STRATEGY_GROUP = [*GROUP, "strategy", "machine"]
 
 
@@ -82,6 +83,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "model": first["model"],
                 "strategy": first["strategy"],
                 "space": first["space"],
+                "settings": first["settings"],
                 "machine": machine,
                 "seed": int(first["seed"]),
                 "rounds": int(t["round"].max()),
@@ -134,6 +136,19 @@ def _stats(values: pd.Series, prefix: str, seed: int) -> dict[str, float]:
     }
 
 
+def duplicate_seeds(summary: pd.DataFrame) -> list[str]:
+    """Warnings for a seed that appears twice in one cell (the same study read from two places under
+    different names, or two runs given the same seed): its runs are not independent samples."""
+    warnings = []
+    for keys, s in summary.groupby(STRATEGY_GROUP, sort=True):
+        repeated = sorted(s.loc[s["seed"].duplicated(keep=False), "seed"].unique())
+        for seed in repeated:
+            studies = ", ".join(s.loc[s["seed"] == seed, "study"])
+            cell = " / ".join(str(k) for k in keys if k)
+            warnings.append(f"{cell}: seed {seed} appears more than once ({studies}); seeds should differ")
+    return warnings
+
+
 def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per (origin, dataset, model, space, strategy) across seeds (summary_by_strategy.csv)."""
     rows = []
@@ -182,8 +197,9 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
     lines = []
     for _, r in by_strategy.iterrows():
         machine = f"| {r['machine']} " if machines else ""
+        space = f"{r['space']} ({r['settings']})" if r.get("settings") else r["space"]
         lines.append(
-            f"| {r['origin']} | {r['dataset']} | {r['model']} | {r['space']} | {r['strategy']} {machine}"
+            f"| {r['origin']} | {r['dataset']} | {r['model']} | {space} | {r['strategy']} {machine}"
             f"| {r['seeds']} | {fmt(r['best_accuracy_mean'], 4)} | {interval(r, 'rounds_to_best')} "
             f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
             f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} "
