@@ -507,3 +507,22 @@ def test_the_pareto_panel_names_the_round_to_round_energy_noise():
 
     noisy = table("a", [0.5, 0.6, 0.7, 0.8], [7.0, 9.9, 7.2, 9.5]).assign(origin="harness", machine="")
     assert "vary by 18% in energy" in energy_noise_note(noisy)
+
+
+def test_the_layer_ablation_reports_each_factor_s_energy_change(tmp_path):
+    from harness.report.ablation import ablation
+
+    frames = []
+    for seed in range(5):
+        for conv, joules in ((1, 10.0), (4, 19.0 + seed * 0.5)):
+            for linear, extra in ((3, 0.0), (7, 0.5)):
+                f = table(f"s{seed}-c{conv}-l{linear}", [0.8, 0.9], [joules + extra] * 2, seed=seed)
+                frames.append(f.assign(conv_layers=conv, linear_layers=linear, relu=True))
+    trials = load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials
+    table_ = ablation(trials).set_index("factor")
+    assert set(table_.index) == {"conv_layers", "linear_layers"}  # relu has one level: no row
+    conv = table_.loc["conv_layers"]
+    assert (conv["from"], conv["to"], conv["studies_from"], conv["studies_to"]) == (1, 4, 10, 10)
+    assert conv["energy_change_pct"] == pytest.approx(100 * (20.25 / 10.25 - 1))
+    assert conv["energy_change_ci_low"] < conv["energy_change_pct"] < conv["energy_change_ci_high"]
+    assert conv["accuracy_from"] == pytest.approx(0.85)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.atomic import write_atomic
 from harness.errors import HarnessError
+from harness.report.ablation import ablation, markdown_ablation
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
 from harness.report.metrics import MIN_SEEDS
@@ -110,6 +111,7 @@ def report(args: argparse.Namespace) -> int:
         print(f"harness-report: warning: {warning}", file=sys.stderr)
     by_strategy = reduce_strategies(summary)
     comparisons = compare_strategies(summary)
+    layers = ablation(loaded.trials)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +119,7 @@ def report(args: argparse.Namespace) -> int:
         ("summary.csv", summary),
         ("summary_by_strategy.csv", by_strategy),
         ("comparisons.csv", comparisons),
+        *([("ablation.csv", layers)] if not layers.empty else []),
     ):
         write_atomic(out / name, frame.to_csv(index=False))
     table = markdown_table(by_strategy)
@@ -151,6 +154,7 @@ def report(args: argparse.Namespace) -> int:
         + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds)."
     )
     paired = markdown_comparisons(comparisons)
+    factors = markdown_ablation(layers)
     write_atomic(
         out / "summary.md",
         "# Rounds and joules to optimal accuracy\n\n"
@@ -159,7 +163,8 @@ def report(args: argparse.Namespace) -> int:
         + definitions_text
         + "\n"
         + "".join(f"\n{n}\n" for n in notes)
-        + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else ""),
+        + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else "")
+        + (f"\n## Layer ablation: energy per round by factor\n\n{factors}" if factors else ""),
     )
     print(table)
     print(definitions_text)
@@ -168,6 +173,9 @@ def report(args: argparse.Namespace) -> int:
     if paired:
         print(f"\nStrategies compared, paired by seed (A - B; an interval needs {MIN_PAIRS} paired seeds):")
         print(paired)
+    if factors:
+        print("\nLayer ablation: energy per round by factor (other factors averaged over):")
+        print(factors)
     if not args.no_plots:
         from harness.report import plots
 
@@ -178,7 +186,8 @@ def report(args: argparse.Namespace) -> int:
             *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
-    tables = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
+    tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
+    tables += ("ablation.csv",) if not layers.empty else ()
     print(f"tables: {', '.join(str(out / t) for t in tables)}")
     return 0
 

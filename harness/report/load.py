@@ -76,7 +76,18 @@ def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             table = table.assign(machine=machine_label(info.get("machine", {})))
         if "final_test_accuracy" not in table.columns:
             table = table.assign(final_test_accuracy=_final_accuracy(info.get("final")))
+        table = _with_layers(table, info.get("config", {}))
     return table
+
+
+LAYER_COLUMNS = ("linear_layers", "conv_layers", "relu")
+
+
+def _with_layers(table: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """The architecture factors of the RQ2 ablation, from the study's configuration (study.json)."""
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    extra = {c: model[c] for c in LAYER_COLUMNS if c in model and c not in table.columns}
+    return table.assign(**extra) if extra else table
 
 
 def read_storage(url: str) -> pd.DataFrame:
@@ -93,13 +104,15 @@ def read_storage(url: str) -> pd.DataFrame:
         study = optuna.load_study(study_name=summary.study_name, storage=url)
         machine = machine_label(study.user_attrs.get("machine", {}))
         final = _final_accuracy(study.user_attrs.get("final"))
+        model = (study.user_attrs.get("config") or {}).get("model", {})
+        layers = {c: model[c] for c in LAYER_COLUMNS if c in model}
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
                 row = TrialRecord.from_attrs(attrs, trial.params).row()
-                rows.append({**row, "machine": machine, "final_test_accuracy": final})
+                rows.append({**row, "machine": machine, "final_test_accuracy": final, **layers})
     return pd.DataFrame(rows)
 
 
