@@ -60,6 +60,7 @@ from harness.workers import (
 )
 
 STUDY_FILE = "study.json"
+FLAT_ATTRS = ("energy_j", "energy_source", "train_s", "suggest_j", "accuracy_std")
 FINAL_ATTR = "final"  # study attribute and study.json key: the picked configuration on the test set
 
 
@@ -485,6 +486,10 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         study.tell(trial, state=TrialState.FAIL)
         return None
     trial.set_user_attr(RECORD_ATTR, record.to_attrs())
+    # Flat copies for Optuna's own tools (optuna-dashboard, trials_dataframe, optuna.visualization),
+    # which show and sort by top-level attributes.
+    for key in FLAT_ATTRS:
+        trial.set_user_attr(key, getattr(record, key))
     if failed:
         study.tell(trial, state=TrialState.FAIL)
     else:

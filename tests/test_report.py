@@ -212,8 +212,15 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
         "pareto.png",
         "joules_to_target.png",
         "pareto.svg",
+        "summary.parquet",
+        "summary_by_strategy.parquet",
     ):
         assert (tmp_path / "rep" / name).stat().st_size > 0, name
+    parquet = pd.read_parquet(tmp_path / "rep" / "summary.parquet")
+    assert (
+        parquet["joules_to_best"].tolist()
+        == pd.read_csv(tmp_path / "rep" / "summary.csv")["joules_to_best"].tolist()
+    )
     summary = pd.read_csv(tmp_path / "rep" / "summary.csv")
     contract = [
         "study",
@@ -232,10 +239,36 @@ def test_cli_writes_tables_and_plots(tmp_path, capsys):
     assert set(contract) <= set(summary.columns)
 
 
+def test_the_whole_search_in_kwh_and_co2e(tmp_path, capsys):
+    one_kwh = write(table("a", [0.5, 0.9], [1.8e6, 1.8e6]), tmp_path / "a.csv")  # 3.6 MJ = 1 kWh
+    with pytest.raises(SystemExit):
+        report_main([one_kwh, "--out", str(tmp_path / "default"), "--no-plots"])
+    row = pd.read_csv(tmp_path / "default" / "summary.csv").iloc[0]
+    assert row["search_total_kwh"] == pytest.approx(1.0)
+    assert row["search_total_kgco2e"] == pytest.approx(0.48)  # the world's 2023 average, 480 g/kWh
+    with pytest.raises(SystemExit):
+        report_main(
+            [
+                one_kwh,
+                "--out",
+                str(tmp_path / "site"),
+                "--no-plots",
+                "--carbon-intensity",
+                "200",
+                "--pue",
+                "1.5",
+            ]
+        )
+    row = pd.read_csv(tmp_path / "site" / "summary.csv").iloc[0]
+    assert row["search_total_kwh"] == pytest.approx(1.5) and row["search_total_kgco2e"] == pytest.approx(0.3)
+    assert "3,600,000 J, 0.3000" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["missing_dir"], "missing_dir does not exist"),
+        (["ok.csv", "--pue", "0.5"], "--pue at least 1"),
         (["bad.csv"], "bad.csv lacks the column(s) energy_j"),
         (["ok.csv", "--target", "7"], "--target=7.0 must be an accuracy in (0, 1]"),
         (["empty"], "no trial rows found"),

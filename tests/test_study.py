@@ -283,3 +283,13 @@ def test_max_failures_stops_a_study_that_fails_too_often(make_config, tmp_path, 
     with pytest.raises(HarnessError, match=rf"{stops_after} of {stops_after} rounds failed, more than study"):
         study_mod.run(cfg, tmp_path / "run")
     assert len(read_rows(tmp_path / "run")) == stops_after
+
+
+def test_optuna_s_own_tools_see_each_round_s_energy(make_config, tmp_path):
+    cfg = make_config("strategy=random", "study.rounds=2")
+    study_mod.run(cfg, tmp_path / "run")
+    frame = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).trials_dataframe()
+    rows = read_rows(tmp_path / "run")
+    assert frame["user_attrs_energy_j"].tolist() == [float(r["energy_j"]) for r in rows]
+    assert set(frame["user_attrs_energy_source"]) == {"estimate"}
+    assert frame["user_attrs_train_s"].notna().all() and frame["user_attrs_suggest_j"].notna().all()

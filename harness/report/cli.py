@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.atomic import write_atomic
+from harness.atomic import replacing, write_atomic
 from harness.errors import HarnessError
 from harness.report.ablation import ablation, markdown_ablation
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
-from harness.report.metrics import MIN_SEEDS
+from harness.report.metrics import DEFAULT_CARBON_G_PER_KWH, MIN_SEEDS
 from harness.report.paper import PAPER_REPETITIONS, read_paper_csv
 from harness.report.reduce import (
     Definitions,
@@ -72,6 +72,21 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count the search's own joules (suggest_j) in every round's energy, plots included",
     )
+    p.add_argument(
+        "--carbon-intensity",
+        type=float,
+        default=DEFAULT_CARBON_G_PER_KWH,
+        metavar="G",
+        help=f"grams CO2e per kWh of the electricity (default {DEFAULT_CARBON_G_PER_KWH:g}: the world's "
+        "average in 2023, Ember's Global Electricity Review 2024); give your grid's",
+    )
+    p.add_argument(
+        "--pue",
+        type=float,
+        default=1.0,
+        help="power usage effectiveness of the site: facility energy per IT energy (default 1: none "
+        "added; data centres average about 1.56)",
+    )
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
@@ -80,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
 def report(args: argparse.Namespace) -> int:
     if args.tolerance < 0 or args.delta < 0:
         raise HarnessError("--tolerance and --delta must not be negative")
+    if args.carbon_intensity < 0 or args.pue < 1:
+        raise HarnessError("--carbon-intensity must be 0 or more (gCO2e/kWh) and --pue at least 1")
     if args.target is not None and not 0 < args.target <= 1:
         raise HarnessError(f"--target={args.target} must be an accuracy in (0, 1]")
     if not args.inputs and not args.paper:
@@ -105,6 +122,8 @@ def report(args: argparse.Namespace) -> int:
         args.gqi_alpha,
         args.gqi_beta,
         search_counted=args.with_search,
+        carbon_g_per_kwh=args.carbon_intensity,
+        pue=args.pue,
     )
     summary = reduce_studies(loaded.trials, definitions)
     for warning in duplicate_seeds(summary):
@@ -116,12 +135,14 @@ def report(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (
-        ("summary.csv", summary),
-        ("summary_by_strategy.csv", by_strategy),
-        ("comparisons.csv", comparisons),
-        *([("ablation.csv", layers)] if not layers.empty else []),
+        ("summary", summary),
+        ("summary_by_strategy", by_strategy),
+        ("comparisons", comparisons),
+        *([("ablation", layers)] if not layers.empty else []),
     ):
-        write_atomic(out / name, frame.to_csv(index=False))
+        write_atomic(out / f"{name}.csv", frame.to_csv(index=False))
+        with replacing(out / f"{name}.parquet") as tmp:  # typed columns for pandas, polars, DuckDB
+            frame.to_parquet(tmp, index=False)
     table = markdown_table(by_strategy)
     # Sources of several domains are joined with "+" (nvml_counter+estimate): look at each part.
     domains = {part for source in loaded.trials["energy_source"] for part in source.split("+")}
@@ -152,6 +173,7 @@ def report(args: argparse.Namespace) -> int:
             else f"target: best of the (dataset, model, space) group minus {args.delta:g}."
         )
         + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds)."
+        + f" CO2e: joules x PUE {args.pue:g} at {args.carbon_intensity:g} gCO2e/kWh."
     )
     paired = markdown_comparisons(comparisons)
     factors = markdown_ablation(layers)

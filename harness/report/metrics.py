@@ -7,6 +7,16 @@ import math
 import numpy as np
 
 JOULES_PER_KWH = 3.6e6
+# The world's average carbon intensity of electricity in 2023: 480 gCO2e/kWh (Ember, Global Electricity
+# Review 2024). A default only; harness-report --carbon-intensity takes the grid's own figure.
+DEFAULT_CARBON_G_PER_KWH = 480.0
+
+
+def kg_co2e(joules: float, *, g_per_kwh: float, pue: float = 1.0) -> float:
+    """Kilograms CO2e of ``joules`` of IT energy at a site with ``pue``, on a grid of ``g_per_kwh``."""
+    return joules * pue / JOULES_PER_KWH * g_per_kwh / 1000.0
+
+
 BOOTSTRAP_RESAMPLES = 10_000
 
 

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 
 from harness.report.load import STUDY_KEY
-from harness.report.metrics import accuracy_per_kj, bootstrap_ci, gqi
+from harness.report.metrics import (
+    DEFAULT_CARBON_G_PER_KWH,
+    JOULES_PER_KWH,
+    accuracy_per_kj,
+    bootstrap_ci,
+    gqi,
+    kg_co2e,
+)
 
 # A panel and a target: every setting but the strategy and the seed (settings: the name's tokens).
 GROUP = ["origin", "dataset", "model", "space", "settings"]
@@ -35,6 +42,8 @@ class Definitions:
     gqi_alpha: float = 1.0
     gqi_beta: float = 1.0
     search_counted: bool = False  # energy_j already includes suggest_j (harness-report --with-search)
+    carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH
+    pue: float = 1.0
 
 
 def _true(column: pd.Series | None) -> pd.Series:
@@ -122,6 +131,15 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     summary["rounds_to_target"] = [r for r, _, _ in to_target]
     summary["joules_to_target"] = [j for _, j, _ in to_target]
     summary["joules_to_target_with_search"] = [j for _, _, j in to_target]
+    # The whole search in kWh and CO2e (the search's own joules added where they were metered apart).
+    search = summary["search_joules"] if not d.search_counted else 0.0
+    whole = summary["total_joules"] + pd.Series(search, index=summary.index).fillna(0.0)
+    summary["search_total_joules"] = whole
+    summary["search_total_kwh"] = whole * d.pue / JOULES_PER_KWH
+    summary["search_total_kgco2e"] = [kg_co2e(j, g_per_kwh=d.carbon_g_per_kwh, pue=d.pue) for j in whole]
+    summary["kgco2e_to_target"] = [
+        kg_co2e(j, g_per_kwh=d.carbon_g_per_kwh, pue=d.pue) for j in summary["joules_to_target"]
+    ]
     return summary
 
 
@@ -164,6 +182,8 @@ def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             "search_joules",
             "joules_to_best_with_search",
             "joules_to_target_with_search",
+            "search_total_joules",
+            "search_total_kgco2e",
         ):
             row.update(_stats(s[column], column, seed))
         rows.append(row)
@@ -191,8 +211,11 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
         "| origin | dataset | model | space | strategy | "
         + ("machine | " if machines else "")
         + "seeds | best acc (mean) | rounds to best "
-        "| joules to best | rounds to target | joules to target | reached target | search joules |\n"
-        "|---|---|---|---|---|" + ("---|" if machines else "") + "---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| joules to best | rounds to target | joules to target | reached target | search joules "
+        "| whole search: J, kgCO2e |\n"
+        "|---|---|---|---|---|"
+        + ("---|" if machines else "")
+        + "---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for _, r in by_strategy.iterrows():
@@ -203,6 +226,7 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
             f"| {r['seeds']} | {fmt(r['best_accuracy_mean'], 4)} | {interval(r, 'rounds_to_best')} "
             f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
             f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} "
-            f"| {fmt(r['search_joules_mean'], 1)} |"
+            f"| {fmt(r['search_joules_mean'], 1)} "
+            f"| {fmt(r['search_total_joules_mean'], 0)} J, {fmt(r['search_total_kgco2e_mean'], 4)} |"
         )
     return head + "\n".join(lines) + "\n"
