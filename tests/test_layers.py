@@ -68,3 +68,18 @@ def test_imports_follow_the_layers(path):
         return
     others = imported_parts(path) - {part, "errors"}
     assert others <= ALLOWED[part], f"{part} imports {sorted(others - ALLOWED[part])}"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_public_optuna_api(path):
+    """Optuna's private members (study._storage, trial._trial_id, study._get_trials) change without
+    notice between releases; the storage's public methods say the same."""
+    private = [
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("_storage", "_trial_id", "_get_trials", "_study_id", "_thread_local")
+        and isinstance(node.value, ast.Name)
+        and node.value.id in ("study", "trial", "frozen", "t")
+    ]
+    assert not private, private

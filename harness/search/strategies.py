@@ -78,7 +78,7 @@ class SkoptPISampler(BaseSampler):
             return {}
         names = list(self._params)
         xs, ys = [], []
-        for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.value is None or not all(n in t.params for n in names):
                 continue
             x = [float(t.params[n]) for n in names]
