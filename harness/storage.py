@@ -62,7 +62,8 @@ def open_storage(
 
 def _schema_race(message: str) -> bool:
     """Two processes created Optuna's tables in one new database at once; the loser's error."""
-    return "alembic_version" in message or "already exists" in message
+    markers = ("alembic_version", "already exists", "duplicate key value", "UNIQUE constraint failed")
+    return any(marker in message for marker in markers)
 
 
 def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> optuna.storages.BaseStorage:
