@@ -108,6 +108,12 @@ class StudySettings:
     # Stop the study when more rounds fail than this: a count (1 or more) or a fraction of the rounds
     # run so far (below 1). None: never stop for failures.
     max_failures: float | None = None
+    # Stop early: before the round that would take the study's joules (rounds and their search) past
+    # energy_budget_j, estimated from the rounds so far; or when the best accuracy has not risen by
+    # more than min_delta in the last `patience` rounds. None: run all `rounds`.
+    energy_budget_j: float | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
     # Several workers on one study: each running round shows it is alive every heartbeat_interval
     # seconds; a round whose worker has been silent for grace_period seconds is run again by another.
     heartbeat_interval: int = 10
@@ -160,6 +166,7 @@ class Config:
         # How a study runs, not what a round computes: stacking batches the same repetitions (like
         # threads and device), max_failures only decides when to give up.
         running: tuple[str, ...] = ("stack_repetitions", "stack_memory_mb", "max_failures")
+        running += ("energy_budget_j", "patience", "min_delta")  # when a study stops, like rounds
         running += ("heartbeat_interval", "grace_period")
         for key in ("rounds", "storage", "threads", "name", "progress", "device", *running):
             study.pop(key)
@@ -421,6 +428,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"study.stack_repetitions={st.stack_repetitions!r} is unknown; choose auto, true or false"
         )
+    if st.energy_budget_j is not None and st.energy_budget_j <= 0:
+        raise ConfigError(f"study.energy_budget_j={st.energy_budget_j:g} must be positive (joules)")
+    if st.energy_budget_j is not None and cfg.meter.name == "none":
+        raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
+    _at_least(st.patience, 1, "study.patience")
+    if st.min_delta < 0:
+        raise ConfigError(f"study.min_delta={st.min_delta:g} must not be negative")
     if st.max_failures is not None and st.max_failures <= 0:
         raise ConfigError(f"study.max_failures={st.max_failures:g} must be positive (a count or a fraction)")
     if st.stack_memory_mb <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -27,7 +28,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import Config
+from harness.config import Config, StudySettings
 from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
 from harness.energy.base import Measurement, Window
@@ -520,6 +521,36 @@ def _check_failures(name: str, records: list[TrialRecord], limit: float | None) 
         )
 
 
+def stop_reason(records: list[TrialRecord], st: StudySettings) -> str | None:
+    """Why the study should stop before its next round (study.patience, study.energy_budget_j), or None."""
+    ordered = sorted(records, key=lambda r: r.round)
+    if st.patience is not None and len(ordered) > st.patience:
+
+        def best(rs: list[TrialRecord]) -> float:
+            scores = [r.accuracy for r in rs if r.status == "complete" and r.accuracy is not None]
+            return max(scores, default=-math.inf)
+
+        before, recent = best(ordered[: -st.patience]), best(ordered[-st.patience :])
+        if before > -math.inf and recent <= before + st.min_delta:
+            return (
+                f"the best accuracy ({before:.4f}) has not risen by more than "
+                f"study.min_delta={st.min_delta:g} in the last {st.patience} rounds (study.patience)"
+            )
+    if st.energy_budget_j is not None and ordered:
+        spent = [r.energy_j for r in ordered]
+        if any(j is None for j in spent):
+            return "a round has no energy reading, so study.energy_budget_j cannot be kept; stopped"
+        costs = [(r.energy_j or 0.0) + (r.suggest_j or 0.0) for r in ordered]
+        total = sum(costs) + sum(r.interrupted_j or 0.0 for r in ordered)
+        estimate = total / len(ordered)
+        if total + estimate > st.energy_budget_j:
+            return (
+                f"{total:,.1f} J spent in {len(ordered)} rounds; the next (about {estimate:,.1f} J, the mean "
+                f"so far) would pass study.energy_budget_j={st.energy_budget_j:g}"
+            )
+    return None
+
+
 def summarise(name: str, records: list[TrialRecord], run_dir: Path) -> StudyResult:
     best_accuracy = best_round = joules_to_best = None
     scored = [r for r in records if r.status == "complete" and r.accuracy is not None]
@@ -648,8 +679,18 @@ def _run_study(
         file=sys.stderr,
         dynamic_ncols=True,
     )
+    stopped = None
     with lock, bar, _stoppable():
         while True:
+            stopped = stop_reason(records, st)
+            if stopped is not None and len(records) < st.rounds:
+                print(
+                    f"{name}: stopped after {len(records)} of {st.rounds} rounds: {stopped}", file=sys.stderr
+                )
+                study.set_user_attr("stopped", {"rounds": len(records), "reason": stopped})
+                summary["stopped"] = {"rounds": len(records), "reason": stopped}
+                _write_json(run_dir / STUDY_FILE, summary)
+                break
             try:
                 record = _run_round(session)
             except _Stop as stop:
@@ -682,7 +723,8 @@ def _run_study(
     records = finished_records(study)
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
-    if final_data is not None and result.best_round is not None and len(records) >= st.rounds:
+    done = len(records) >= st.rounds or stopped is not None
+    if final_data is not None and result.best_round is not None and done:
         final = study.user_attrs.get(FINAL_ATTR)
         if final is None:
             # The round summarise found best (the earliest on a tie).

@@ -559,3 +559,12 @@ def test_the_layer_ablation_reports_each_factor_s_energy_change(tmp_path):
     assert conv["energy_change_pct"] == pytest.approx(100 * (20.25 / 10.25 - 1))
     assert conv["energy_change_ci_low"] < conv["energy_change_pct"] < conv["energy_change_ci_high"]
     assert conv["accuracy_from"] == pytest.approx(0.85)
+
+
+def test_best_accuracy_within_a_joule_budget(tmp_path, capsys):
+    path = write(table("a", [0.5, 0.9, 0.95], [10.0, 10.0, 10.0]), tmp_path / "a.csv")
+    with pytest.raises(SystemExit):
+        report_main([path, "--out", str(tmp_path / "rep"), "--no-plots", "--budget", "25"])
+    row = pd.read_csv(tmp_path / "rep" / "summary.csv").iloc[0]
+    assert row["best_accuracy_within_budget"] == 0.9  # the third round would end at 30 J
+    assert "d / m / s / random: 0.9000" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import socket
 import subprocess
 
@@ -293,3 +294,55 @@ def test_optuna_s_own_tools_see_each_round_s_energy(make_config, tmp_path):
     assert frame["user_attrs_energy_j"].tolist() == [float(r["energy_j"]) for r in rows]
     assert set(frame["user_attrs_energy_source"]) == {"estimate"}
     assert frame["user_attrs_train_s"].notna().all() and frame["user_attrs_suggest_j"].notna().all()
+
+
+def _records(accuracies, joules=10.0):
+    from harness.records import TrialRecord
+
+    return [
+        TrialRecord(
+            "s",
+            "d",
+            "m",
+            "random",
+            "p",
+            0,
+            i + 1,
+            "complete",
+            a,
+            0.0,
+            joules,
+            "estimate",
+            1,
+            1,
+            0,
+            0,
+            None,
+            1,
+        )
+        for i, a in enumerate(accuracies)
+    ]
+
+
+def test_patience_stops_when_the_best_has_not_risen_enough(make_config):
+    st = make_config("study.patience=3", "study.min_delta=0.01").study
+    assert study_mod.stop_reason(_records([0.5, 0.8, 0.805, 0.81]), st) is None  # 0.8 rose from 0.5
+    assert "last 3 rounds" in study_mod.stop_reason(_records([0.5, 0.8, 0.805, 0.809, 0.81]), st)
+    assert study_mod.stop_reason(_records([0.5, 0.8, 0.805, 0.809, 0.82]), st) is None
+
+
+def test_the_energy_budget_stops_before_the_round_that_would_cross_it(make_config):
+    st = make_config("study.energy_budget_j=35").study
+    assert study_mod.stop_reason(_records([0.5, 0.6]), st) is None  # 20 J spent, the next ~10 J: 30
+    reason = study_mod.stop_reason(_records([0.5, 0.6, 0.7]), st)  # 30 J spent, the next would make 40
+    assert "30.0 J spent in 3 rounds" in reason and "energy_budget_j=35" in reason
+
+
+def test_a_study_stops_early_and_says_why(make_config, tmp_path):
+    cfg = make_config("strategy=grid", "study.rounds=20", "study.patience=2", "study.min_delta=1")
+    result = study_mod.run(cfg, tmp_path / "run")
+    assert result.rounds == 3  # nothing can rise by 1: round 1, then 2 rounds of patience
+    stopped = json.loads((tmp_path / "run" / "study.json").read_text())["stopped"]
+    assert stopped["rounds"] == 3 and "study.patience" in stopped["reason"]
+    again = study_mod.run(cfg, tmp_path / "run")  # the same command: still stopped, nothing trained
+    assert again.rounds == 3 and len(read_rows(tmp_path / "run")) == 3

@@ -87,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
         help="power usage effectiveness of the site: facility energy per IT energy (default 1: none "
         "added; data centres average about 1.56)",
     )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="J",
+        help="also report each strategy's best accuracy within J joules of search (its own energy included)",
+    )
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
@@ -95,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
 def report(args: argparse.Namespace) -> int:
     if args.tolerance < 0 or args.delta < 0:
         raise HarnessError("--tolerance and --delta must not be negative")
+    if args.budget is not None and args.budget <= 0:
+        raise HarnessError(f"--budget={args.budget:g} must be a positive number of joules")
     if args.carbon_intensity < 0 or args.pue < 1:
         raise HarnessError("--carbon-intensity must be 0 or more (gCO2e/kWh) and --pue at least 1")
     if args.target is not None and not 0 < args.target <= 1:
@@ -122,6 +131,7 @@ def report(args: argparse.Namespace) -> int:
         args.gqi_alpha,
         args.gqi_beta,
         search_counted=args.with_search,
+        budget_j=args.budget,
         carbon_g_per_kwh=args.carbon_intensity,
         pue=args.pue,
     )
@@ -195,6 +205,12 @@ def report(args: argparse.Namespace) -> int:
     if paired:
         print(f"\nStrategies compared, paired by seed (A - B; an interval needs {MIN_PAIRS} paired seeds):")
         print(paired)
+    if args.budget is not None:
+        print(f"\nBest accuracy within {args.budget:,.0f} J of search (mean over seeds; – none within it):")
+        for _, r in by_strategy.iterrows():
+            mean = r["best_accuracy_within_budget_mean"]
+            shown = "–" if pd.isna(mean) else f"{mean:.4f}"
+            print(f"  {r['dataset']} / {r['model']} / {r['space']} / {r['strategy']}: {shown}")
     if factors:
         print("\nLayer ablation: energy per round by factor (other factors averaged over):")
         print(factors)
@@ -202,7 +218,7 @@ def report(args: argparse.Namespace) -> int:
         from harness.report import plots
 
         written = [
-            *plots.plot_convergence(loaded.trials, out, by="energy", svg=args.svg),
+            *plots.plot_convergence(loaded.trials, out, by="energy", svg=args.svg, budget_j=args.budget),
             *plots.plot_convergence(loaded.trials, out, by="rounds", svg=args.svg),
             *plots.plot_pareto(loaded.trials, out, svg=args.svg),
             *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),

@@ -129,14 +129,16 @@ def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
     return paths
 
 
-def plot_convergence(trials: pd.DataFrame, out: Path, *, by: str, svg: bool = False) -> list[Path]:
+def plot_convergence(
+    trials: pd.DataFrame, out: Path, *, by: str, svg: bool = False, budget_j: float | None = None
+) -> list[Path]:
     """Best-so-far accuracy against cumulative joules (by='energy', log x) or rounds (by='rounds'),
     saved as convergence_energy.png or convergence_rounds.png."""
     stem = "convergence_energy" if by == "energy" else "convergence_rounds"
-    return _save(convergence_figure(trials, by=by), out, stem, svg)
+    return _save(convergence_figure(trials, by=by, budget_j=budget_j), out, stem, svg)
 
 
-def convergence_figure(trials: pd.DataFrame, *, by: str) -> Figure:
+def convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None = None) -> Figure:
     """The convergence figure itself (what the notebook shows): one panel per cell, a median curve
     per strategy over its n seeds, each seed carried forward to the common end."""
     curves = best_so_far(trials)
@@ -158,6 +160,8 @@ def convergence_figure(trials: pd.DataFrame, *, by: str) -> Figure:
                 ax.set_xlabel("search round")
             for strategy in _strategies(frame):
                 _band(ax, frame[frame["strategy"] == strategy], x_column, grid, strategy, _colour(strategy))
+            if budget_j is not None and by == "energy":  # read each curve here: best within the budget
+                ax.axvline(budget_j, color="0.4", ls="--", lw=1, label=f"budget {budget_j:,.0f} J")
         ax.set_ylabel("best-so-far test accuracy")
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)

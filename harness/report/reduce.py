@@ -42,6 +42,7 @@ class Definitions:
     gqi_alpha: float = 1.0
     gqi_beta: float = 1.0
     search_counted: bool = False  # energy_j already includes suggest_j (harness-report --with-search)
+    budget_j: float | None = None  # harness-report --budget: the best accuracy within this many joules
     carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH
     pue: float = 1.0
 
@@ -68,6 +69,15 @@ def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
 def _search_j(trials: pd.DataFrame) -> pd.Series:
     """Each round's search joules (empty where the table has none, e.g. the paper's CSVs)."""
     return pd.to_numeric(trials.get("suggest_j", pd.Series(np.nan, index=trials.index)), errors="coerce")
+
+
+def _best_within(t: pd.DataFrame, budget_j: float) -> float:
+    """The best accuracy among the rounds finished within ``budget_j`` cumulative joules (search
+    energy included); NaN when even the first round costs more, or a reading is missing before it."""
+    cumulative = t["energy_j"].cumsum()
+    within = t[(cumulative <= budget_j) & cumulative.notna()]
+    scores = within["accuracy"].dropna()
+    return float(scores.max()) if len(scores) else math.nan
 
 
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
@@ -131,6 +141,10 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     summary["rounds_to_target"] = [r for r, _, _ in to_target]
     summary["joules_to_target"] = [j for _, j, _ in to_target]
     summary["joules_to_target_with_search"] = [j for _, _, j in to_target]
+    if d.budget_j is not None:
+        summary["best_accuracy_within_budget"] = [
+            _best_within(searched, d.budget_j) for _, searched in frames
+        ]
     # The whole search in kWh and CO2e (the search's own joules added where they were metered apart).
     search = summary["search_joules"] if not d.search_counted else 0.0
     whole = summary["total_joules"] + pd.Series(search, index=summary.index).fillna(0.0)
@@ -184,6 +198,7 @@ def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             "joules_to_target_with_search",
             "search_total_joules",
             "search_total_kgco2e",
+            *(["best_accuracy_within_budget"] if "best_accuracy_within_budget" in s else []),
         ):
             row.update(_stats(s[column], column, seed))
         rows.append(row)
