@@ -142,8 +142,9 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     summary["joules_to_target"] = [j for _, j, _ in to_target]
     summary["joules_to_target_with_search"] = [j for _, _, j in to_target]
     if d.budget_j is not None:
+        # Search energy counted where it was metered; a table without it (the paper's) has training only.
         summary["best_accuracy_within_budget"] = [
-            _best_within(searched, d.budget_j) for _, searched in frames
+            _best_within(searched if _search_j(t).notna().any() else t, d.budget_j) for t, searched in frames
         ]
     # The whole search in kWh and CO2e (the search's own joules added where they were metered apart).
     search = summary["search_joules"] if not d.search_counted else 0.0
