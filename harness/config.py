@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "synthetic")
 MODELS = ("dense_poly", "dense_linear", "simple_cnn")
-STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
+STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "bayes_ei", "bayes_eipj", "tpe", "qmc")
 METERS = ("auto", "estimate", "none", "rapl", "nvml")
 HYPERPARAMETERS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
 # Image shapes [C, H, W] of the file-based data sets, known before any file is read.
@@ -430,6 +430,8 @@ def validate(cfg: Config) -> None:
         )
     if st.energy_budget_j is not None and st.energy_budget_j <= 0:
         raise ConfigError(f"study.energy_budget_j={st.energy_budget_j:g} must be positive (joules)")
+    if s.name == "bayes_eipj" and cfg.meter.name == "none":
+        raise ConfigError("strategy=bayes_eipj divides by each round's joules, and meter=none measures none")
     if st.energy_budget_j is not None and cfg.meter.name == "none":
         raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
     _at_least(st.patience, 1, "study.patience")

@@ -21,7 +21,7 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
     assert out.returncode == 0
     assert "harness is powered by Hydra" in out.stdout
     for line in (
-        "strategy: bayes, bayes_pi, grid, qmc, random, tpe",
+        "strategy: bayes, bayes_ei, bayes_eipj, bayes_pi, grid, qmc, random, tpe",
         "space: log3, log5, paper3, paper5",
         "model: dense_linear, dense_poly, simple_cnn",
         "dataset: cifar10, digits, fashion_mnist, synthetic",
@@ -83,7 +83,7 @@ BAD = [
     (["study.storage=nosuchdb://x/y"], "study.storage=nosuchdb://x/y cannot be opened"),
     (["dataset=cifar10", "dataset.download=false"], "cifar10: missing cifar-10-python.tar.gz"),
     (["model.conv_layers=5"], "model.conv_layers=5 halves a 8x8 image to nothing"),
-    (["strategy=random", "strategy.xi=5"], "strategy.xi is a setting of strategy=bayes_pi only"),
+    (["strategy=random", "strategy.xi=5"], "strategy.xi is a setting of strategy=bayes_ei/bayes_eipj/bayes_pi only"),
     (["model=dense_poly", "model.relu=false"], "model.relu is a setting of model=simple_cnn only"),
     (["meter=nvml", "meter.watts_per_core=40"], "meter.watts_per_core is a setting of meter=auto/estimate"),
 ]

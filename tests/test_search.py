@@ -33,6 +33,11 @@ def objective(params: dict[str, float]) -> float:
     )
 
 
+def joules(params: dict[str, float]) -> float:
+    """A stand-in round cost that rises tenfold from beta1 = 0.1 to 1 (the objective prefers 0.5)."""
+    return 10.0 * 10 ** ((params.get("beta1", 0.5) - 0.1) / 0.9)
+
+
 def propose(
     strategy: str, space: dict[str, ParamRange], rounds: int, seed: int = 0
 ) -> list[dict[str, float]]:
@@ -52,6 +57,7 @@ def propose(
         )
         trial = study.ask(dists)
         out.append(dict(trial.params))
+        trial.set_user_attr("energy_j", joules(trial.params))  # as the study records each round
         study.tell(trial, objective(trial.params))
     return out
 
@@ -100,9 +106,29 @@ def test_log_grid_is_geometric():
     assert ratios == pytest.approx([10**0.8] * 4)
 
 
-@pytest.mark.parametrize("strategy", ["bayes_pi", "bayes", "tpe"])
+@pytest.mark.parametrize("strategy", ["bayes_pi", "bayes_ei", "bayes", "tpe"])
 def test_model_based_strategies_beat_random_draws_on_a_smooth_objective(strategy):
     # After its start-up rounds a model-based search proposes better points than random search.
     guided = sorted(objective(p) for p in propose(strategy, LOG3, 20, seed=3)[10:])
     random = sorted(objective(p) for p in propose("random", LOG3, 20, seed=3)[10:])
     assert guided[5] > random[5]  # medians of the last ten rounds
+
+
+def test_expected_improvement_per_joule_is_told_each_round_s_joules(monkeypatch):
+    from skopt import Optimizer
+
+    told = []
+    real_tell = Optimizer.tell
+
+    def spy(self, x, y, *args, **kwargs):  # the library boundary: what scikit-optimize receives
+        told.append((x, y))
+        return real_tell(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Optimizer, "tell", spy)
+    proposals = propose("bayes_eipj", LOG3, 4, seed=1)
+    _xs, ys = told[-1]  # the last round's fit: every earlier round, as [-accuracy, log(millijoules)]
+    assert len(ys) == 3
+    for params, (neg_accuracy, log_cost) in zip(proposals[:3], ys, strict=True):
+        assert neg_accuracy == pytest.approx(-objective(params))
+        assert log_cost == pytest.approx(math.log(1000 * joules(params)))
+

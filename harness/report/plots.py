@@ -23,7 +23,7 @@ from harness.report.load import STUDY_KEY
 from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
 
-STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
+STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc", "bayes_ei", "bayes_eipj")
 COLOURS = {s: matplotlib.colormaps["tab10"](i)[:3] for i, s in enumerate(STRATEGY_ORDER)}
 GRID_POINTS = 300
 

@@ -20,16 +20,26 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.search.space import Range, distributions, grid, upper
 
-STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc")
+STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "bayes_ei", "bayes_eipj", "tpe", "qmc")
+# scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
+SKOPT_ACQUISITION = {"bayes_pi": "PI", "bayes_ei": "EI", "bayes_eipj": "EIps"}
+ENERGY_ATTR = "energy_j"  # a trial's joules, as a flat user attribute (harness/study.py)
 
 
-class SkoptPISampler(BaseSampler):
-    """The paper's Bayesian search: a Gaussian process with probability of improvement.
+class SkoptGPSampler(BaseSampler):
+    """Bayesian search with scikit-optimize: a Gaussian process, and probability of improvement (the
+    paper's, ``PI``), expected improvement (``EI``) or expected improvement per joule (``EIps``).
 
     scikit-optimize's Optimizer (Matern kernel with bounded length scales, Gaussian noise, normalised
     targets: a pinned surrogate, unlike the published notebook's default GaussianProcessRegressor),
     acquisition maximised over ``n_candidates`` uniform random points. Refitted each round from the
     completed trials in storage; accuracy is maximised, so the GP is told its negative.
+
+    ``EIps`` divides expected improvement by the expected cost of a point, from a second GP fitted to
+    the log of each round's cost. scikit-optimize made it for seconds; here the cost is the round's
+    joules (its ``energy_j``), told as log(millijoules): a constant factor changes no ranking, and it
+    keeps every logged cost above the negated accuracies that scikit-optimize mixes them with when it
+    takes the best value seen. Rounds without a reading are left out of the fit.
     """
 
     def __init__(
@@ -40,7 +50,9 @@ class SkoptPISampler(BaseSampler):
         n_initial_points: int = 1,
         n_candidates: int = 10_000,
         xi: float = 0.01,
+        acq_func: str = "PI",
     ) -> None:
+        self._acq_func = acq_func
         self._params = dict(sorted(params.items()))
         self._space = distributions(self._params)
         self._seed = seed
@@ -60,7 +72,7 @@ class SkoptPISampler(BaseSampler):
         return Optimizer(
             dims,
             base_estimator="GP",
-            acq_func="PI",
+            acq_func=self._acq_func,
             acq_optimizer="sampling",
             acq_func_kwargs={"xi": self._xi},
             acq_optimizer_kwargs={"n_points": self._n_candidates},
@@ -77,14 +89,20 @@ class SkoptPISampler(BaseSampler):
         if not search_space:
             return {}
         names = list(self._params)
-        xs, ys = [], []
+        per_joule = self._acq_func.endswith("ps")
+        xs: list[list[float]] = []
+        ys: list[Any] = []
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.value is None or not all(n in t.params for n in names):
+                continue
+            joules = t.user_attrs.get(ENERGY_ATTR)
+            if per_joule and not (isinstance(joules, (int, float)) and joules > 0):
                 continue
             x = [float(t.params[n]) for n in names]
             if all(r.low <= v <= upper(r) for r, v in zip(self._params.values(), x, strict=True)):
                 xs.append(x)
-                ys.append(-float(t.value))
+                cost = float(np.log(1000.0 * joules)) if isinstance(joules, (int, float)) else None
+                ys.append([-float(t.value), cost] if per_joule else -float(t.value))
         optimizer = self._optimizer()
         with warnings.catch_warnings():
             # skopt warns when the random candidates repeat a told point; that is harmless here.
@@ -102,6 +120,9 @@ class SkoptPISampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+SkoptPISampler = SkoptGPSampler  # the paper's: acq_func="PI", the default
 
 
 class PaperGridSampler(optuna.samplers.GridSampler):
@@ -136,13 +157,14 @@ def make_sampler(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=n_startup_trials)
-    if name == "bayes_pi":
-        return SkoptPISampler(
+    if name in SKOPT_ACQUISITION:
+        return SkoptGPSampler(
             params,
             seed=round_seed,
             n_initial_points=n_initial_points,
             n_candidates=n_candidates,
             xi=xi,
+            acq_func=SKOPT_ACQUISITION[name],
         )
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=n_startup_trials)
