@@ -83,7 +83,10 @@ BAD = [
     (["study.storage=nosuchdb://x/y"], "study.storage=nosuchdb://x/y cannot be opened"),
     (["dataset=cifar10", "dataset.download=false"], "cifar10: missing cifar-10-python.tar.gz"),
     (["model.conv_layers=5"], "model.conv_layers=5 halves a 8x8 image to nothing"),
-    (["strategy=random", "strategy.xi=5"], "strategy.xi is a setting of strategy=bayes_ei/bayes_eipj/bayes_pi only"),
+    (
+        ["strategy=random", "strategy.xi=5"],
+        "strategy.xi is a setting of strategy=bayes_ei/bayes_eipj/bayes_pi only",
+    ),
     (["model=dense_poly", "model.relu=false"], "model.relu is a setting of model=simple_cnn only"),
     (["meter=nvml", "meter.watts_per_core=40"], "meter.watts_per_core is a setting of meter=auto/estimate"),
 ]

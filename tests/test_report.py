@@ -568,3 +568,25 @@ def test_best_accuracy_within_a_joule_budget(tmp_path, capsys):
     row = pd.read_csv(tmp_path / "rep" / "summary.csv").iloc[0]
     assert row["best_accuracy_within_budget"] == 0.9  # the third round would end at 30 J
     assert "d / m / s / random: 0.9000" in capsys.readouterr().out
+
+
+def test_who_found_the_best_accuracy_in_each_seed_and_how_steady_a_round_s_energy_is(tmp_path):
+    from harness.report.compare import compare_strategies
+
+    frames = []
+    for seed in range(5):
+        frames.append(
+            table(
+                f"b{seed}", [0.5, 0.9 if seed else 0.7], [10.0, 10.0, 10.0][:2], strategy="bayes", seed=seed
+            )
+        )
+        frames.append(table(f"r{seed}", [0.8, 0.8, 0.8], [9.0, 10.0, 11.0], strategy="random", seed=seed))
+    summary = reduce_studies(
+        load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
+    )
+    by = reduce_strategies(summary).set_index("strategy")
+    assert by.loc["bayes", "best_in_seeds"] == 4 and by.loc["random", "best_in_seeds"] == 1
+    assert by.loc["random", "energy_cv_mean"] == pytest.approx(0.1)  # 9, 10, 11 J
+    rows = compare_strategies(summary)
+    best = rows[rows["metric"] == "best_accuracy"].iloc[0]
+    assert best["pairs"] == 5 and best["mean_difference"] == pytest.approx((4 * 0.1 - 0.1) / 5)

@@ -131,4 +131,3 @@ def test_expected_improvement_per_joule_is_told_each_round_s_joules(monkeypatch)
     for params, (neg_accuracy, log_cost) in zip(proposals[:3], ys, strict=True):
         assert neg_accuracy == pytest.approx(-objective(params))
         assert log_cost == pytest.approx(math.log(1000 * joules(params)))
-

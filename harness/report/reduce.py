@@ -71,6 +71,11 @@ def _search_j(trials: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(trials.get("suggest_j", pd.Series(np.nan, index=trials.index)), errors="coerce")
 
 
+def _cv(energy: pd.Series) -> float:
+    e = energy.dropna().to_numpy(float)
+    return float(e.std(ddof=1) / e.mean()) if len(e) >= 3 and e.mean() > 0 else math.nan
+
+
 def _best_within(t: pd.DataFrame, budget_j: float) -> float:
     """The best accuracy among the rounds finished within ``budget_j`` cumulative joules (search
     energy included); NaN when even the first round costs more, or a reading is missing before it."""
@@ -126,6 +131,9 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
                 "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
                 "shared_counter_rounds": int(_true(t.get("shared_counters")).sum()),
+                # How much one study's rounds vary in energy (std / mean): small means joules to an
+                # optimum are its rounds rescaled.
+                "energy_cv": _cv(t["energy_j"]),
             }
         )
     summary = pd.DataFrame(rows)
@@ -185,9 +193,14 @@ def duplicate_seeds(summary: pd.DataFrame) -> list[str]:
 def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Per (origin, dataset, model, space, strategy) across seeds (summary_by_strategy.csv)."""
     rows = []
+    # In how many seeds each strategy's best accuracy is the highest of its cell (ties count for all).
+    top = summary.groupby([*GROUP, "seed"])["best_accuracy"].transform("max")
+    summary = summary.assign(best_of_cell=summary["best_accuracy"] >= top)
     for keys, s in summary.groupby(STRATEGY_GROUP, sort=True):
         row = dict(zip(STRATEGY_GROUP, keys, strict=True))
         row["seeds"] = len(s)
+        row["best_in_seeds"] = int(s["best_of_cell"].sum())
+        row["energy_cv_mean"] = float(s["energy_cv"].mean())
         row["reached_target"] = int(s["rounds_to_target"].notna().sum())
         row["best_accuracy_mean"] = float(s["best_accuracy"].mean())
         row["energy_sources"] = ";".join(sorted(set(";".join(s["energy_sources"]).split(";")) - {""}))
