@@ -261,7 +261,7 @@ def test_the_whole_search_in_kwh_and_co2e(tmp_path, capsys):
         )
     row = pd.read_csv(tmp_path / "site" / "summary.csv").iloc[0]
     assert row["search_total_kwh"] == pytest.approx(1.5) and row["search_total_kgco2e"] == pytest.approx(0.3)
-    assert "3,600,000 J, 0.3000" in capsys.readouterr().out
+    assert "3,600,000 J, 300.00 g" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -571,7 +571,7 @@ def test_best_accuracy_within_a_joule_budget(tmp_path, capsys):
 
 
 def test_who_found_the_best_accuracy_in_each_seed_and_how_steady_a_round_s_energy_is(tmp_path):
-    from harness.report.compare import compare_strategies
+    from harness.report.compare import compare_strategies, verdict
 
     frames = []
     for seed in range(5):
@@ -590,3 +590,4 @@ def test_who_found_the_best_accuracy_in_each_seed_and_how_steady_a_round_s_energ
     rows = compare_strategies(summary)
     best = rows[rows["metric"] == "best_accuracy"].iloc[0]
     assert best["pairs"] == 5 and best["mean_difference"] == pytest.approx((4 * 0.1 - 0.1) / 5)
+    assert verdict(best) in ("bayes finds higher", "no difference shown (the interval covers 0)")

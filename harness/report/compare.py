@@ -89,10 +89,11 @@ def verdict(row: pd.Series) -> str:
     """A reading of one comparison that never outruns its interval."""
     if row["pairs"] < MIN_PAIRS:
         return f"cannot tell ({row['pairs']} paired seeds; {MIN_PAIRS} needed)"
+    higher_is_better = row.get("metric") == "best_accuracy"
     if row["ci_low"] > 0:
-        return f"{row['strategy_b']} needs less"
+        return f"{row['strategy_a']} finds higher" if higher_is_better else f"{row['strategy_b']} needs less"
     if row["ci_high"] < 0:
-        return f"{row['strategy_a']} needs less"
+        return f"{row['strategy_b']} finds higher" if higher_is_better else f"{row['strategy_a']} needs less"
     return "no difference shown (the interval covers 0)"
 
 

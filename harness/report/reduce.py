@@ -241,7 +241,7 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
         + ("machine | " if machines else "")
         + "seeds | best acc (mean) | rounds to best "
         "| joules to best | rounds to target | joules to target | reached target | search joules "
-        "| whole search: J, kgCO2e |\n"
+        "| whole search: J, gCO2e |\n"
         "|---|---|---|---|---|"
         + ("---|" if machines else "")
         + "---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
@@ -256,6 +256,6 @@ def markdown_table(by_strategy: pd.DataFrame) -> str:
             f"| {interval(r, 'joules_to_best', 0)} | {interval(r, 'rounds_to_target')} "
             f"| {interval(r, 'joules_to_target', 0)} | {r['reached_target']}/{r['seeds']} "
             f"| {fmt(r['search_joules_mean'], 1)} "
-            f"| {fmt(r['search_total_joules_mean'], 0)} J, {fmt(r['search_total_kgco2e_mean'], 4)} |"
+            f"| {fmt(r['search_total_joules_mean'], 0)} J, {fmt(1000 * r['search_total_kgco2e_mean'], 2)} g |"
         )
     return head + "\n".join(lines) + "\n"
