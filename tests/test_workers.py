@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -227,3 +228,32 @@ def test_two_workers_on_a_postgresql_server_run_each_round_once(tmp_path, postgr
     procs, run_dir = run_two_workers(tmp_path, postgres)
     recorded, _ = storage_rounds(postgres)
     check_every_round_once(procs, run_dir, recorded)
+
+
+def test_a_silent_worker_on_another_machine_loses_its_round_after_the_grace_period(make_config, tmp_path):
+    """Optuna's heartbeat: a round whose worker elsewhere has not beaten for grace_period is run
+    again, with the same hyperparameters, under its round number."""
+    from harness import study as study_mod
+    from harness.storage import open_storage
+
+    settings = ("strategy=random", "study.heartbeat_interval=1", "study.grace_period=2")
+    cfg3 = make_config(*settings, "study.rounds=3")
+    study_mod.run(cfg3, tmp_path / "run")
+    storage = open_storage(cfg3.study.storage, heartbeat_interval=1, grace_period=2)
+    study = optuna.load_study(study_name=cfg3.study_name, storage=storage)
+    with warnings.catch_warnings():  # Optuna's advice to use its optimize loop with heartbeats
+        warnings.simplefilter("ignore")
+        orphan = study.ask(study_mod.distributions(cfg3.space.params))
+    orphan.set_user_attr("round", 4)
+    orphan.set_user_attr("worker", {"host": "elsewhere", "pid": 1, "started": "1"})
+    study_id = storage.get_study_id_from_name(cfg3.study_name)
+    storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, orphan.number))
+    time.sleep(3)  # past the grace period: that worker is gone
+
+    result = study_mod.run(make_config(*settings, "study.rounds=5"), tmp_path / "run")
+    assert result.rounds == 5
+    trials = optuna.load_study(study_name=cfg3.study_name, storage=cfg3.study.storage).trials
+    abandoned = next(t for t in trials if t.number == orphan.number)
+    assert abandoned.state == optuna.trial.TrialState.FAIL
+    rerun = [t for t in trials if RECORD_ATTR in t.user_attrs and t.user_attrs["round"] == 4]
+    assert len(rerun) == 1 and rerun[0].params == orphan.params
