@@ -20,7 +20,20 @@ from harness.errors import ConfigError
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "synthetic")
 MODELS = ("dense_poly", "dense_linear", "simple_cnn")
-STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "bayes_ei", "bayes_eipj", "tpe", "qmc")
+STRATEGIES = (
+    "grid",
+    "random",
+    "bayes",
+    "bayes_pi",
+    "bayes_ei",
+    "bayes_eipj",
+    "tpe",
+    "qmc",
+    "mo_gp",
+    "mo_nsga2",
+)
+# Strategies that maximise accuracy and minimise a round's joules together (two objectives).
+MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
 METERS = ("auto", "estimate", "none", "rapl", "nvml")
 HYPERPARAMETERS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
 # Image shapes [C, H, W] of the file-based data sets, known before any file is read.
@@ -60,6 +73,7 @@ class StrategyConfig:
     n_candidates: int = 10_000  # bayes_pi: random candidates the acquisition is maximised over
     xi: float = 0.01  # bayes_pi: probability-of-improvement margin
     qmc_type: str = "sobol"  # qmc: sobol or halton
+    population_size: int = 10  # mo_nsga2: rounds per generation
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,7 @@ LATER_SETTINGS = (
     ("meter", "name", "auto"),
     ("meter", "watts_per_core", 10.0),
     ("meter", "poll_interval_s", 0.1),
+    ("strategy", "population_size", 10),
 )
 
 
@@ -432,6 +447,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"study.energy_budget_j={st.energy_budget_j:g} must be positive (joules)")
     if s.name == "bayes_eipj" and cfg.meter.name == "none":
         raise ConfigError("strategy=bayes_eipj divides by each round's joules, and meter=none measures none")
+    if s.name in MULTI_OBJECTIVE and cfg.meter.name == "none":
+        raise ConfigError(f"strategy={s.name} minimises each round's joules, and meter=none measures none")
+    _at_least(s.population_size, 2, "strategy.population_size")
     if st.energy_budget_j is not None and cfg.meter.name == "none":
         raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
     _at_least(st.patience, 1, "study.patience")

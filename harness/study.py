@@ -21,14 +21,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import Config, StudySettings
+from harness.config import MULTI_OBJECTIVE, Config, StudySettings
 from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
 from harness.energy.base import Measurement, Window
@@ -149,7 +149,10 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
         ):
             return legacy
     if study is None:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        # Two objectives for the multi-objective strategies: accuracy up, the round's joules down.
+        two = cfg.strategy.name in MULTI_OBJECTIVE
+        directions: list[Literal["maximize", "minimize"]] = ["maximize", "minimize"] if two else ["maximize"]
+        study = optuna.create_study(study_name=name, storage=storage, directions=directions)
         study.set_user_attr("fingerprint", digest)
         study.set_user_attr("config", cfg.fingerprint())
         return study
@@ -345,6 +348,7 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
                 n_candidates=s.n_candidates,
                 xi=s.xi,
                 qmc_type=s.qmc_type,
+                population_size=s.population_size,
             )
             study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
             with warnings.catch_warnings():
@@ -491,10 +495,14 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     # which show and sort by top-level attributes.
     for key in FLAT_ATTRS:
         trial.set_user_attr(key, getattr(record, key))
-    if failed:
+    if failed or accuracy is None:
+        study.tell(trial, state=TrialState.FAIL)
+    elif len(study.directions) == 1:
+        study.tell(trial, accuracy)
+    elif m.energy_j is None:  # two objectives need the joules as well: the strategy learns nothing
         study.tell(trial, state=TrialState.FAIL)
     else:
-        study.tell(trial, accuracy)
+        study.tell(trial, [accuracy, m.energy_j])
     return record
 
 

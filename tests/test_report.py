@@ -591,3 +591,11 @@ def test_who_found_the_best_accuracy_in_each_seed_and_how_steady_a_round_s_energ
     best = rows[rows["metric"] == "best_accuracy"].iloc[0]
     assert best["pairs"] == 5 and best["mean_difference"] == pytest.approx((4 * 0.1 - 0.1) / 5)
     assert verdict(best) in ("bayes finds higher", "no difference shown (the interval covers 0)")
+
+
+def test_the_pareto_table_lists_the_non_dominated_rounds(tmp_path):
+    from harness.report.reduce import pareto_rounds
+
+    t = table("a", [0.5, 0.9, 0.6, 0.9, 0.95], [5.0, 10.0, 20.0, 30.0, 40.0]).assign(p_lr=[1, 2, 3, 4, 5])
+    front = pareto_rounds(load([write(t, tmp_path / "a.csv")]).trials)
+    assert front["round"].tolist() == [1, 2, 5] and front["p_lr"].tolist() == [1, 2, 5]

@@ -346,3 +346,23 @@ def test_a_study_stops_early_and_says_why(make_config, tmp_path):
     assert stopped["rounds"] == 3 and "study.patience" in stopped["reason"]
     again = study_mod.run(cfg, tmp_path / "run")  # the same command: still stopped, nothing trained
     assert again.rounds == 3 and len(read_rows(tmp_path / "run")) == 3
+
+
+@pytest.mark.parametrize("strategy", ["mo_gp", "mo_nsga2"])
+def test_two_objective_strategies_maximise_accuracy_and_minimise_joules(make_config, tmp_path, strategy):
+    cfg = make_config(f"strategy={strategy}", "study.rounds=12", "strategy.n_startup_trials=4")
+    if strategy == "mo_nsga2":
+        cfg = make_config(f"strategy={strategy}", "study.rounds=12", "strategy.population_size=4")
+    study_mod.run(cfg, tmp_path / "run")
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    rows = {int(r["round"]): r for r in read_rows(tmp_path / "run")}
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 12
+    for t in done:  # what the strategy was told is what the round recorded
+        row = rows[t.user_attrs["round"]]
+        assert t.values == [float(row["accuracy"]), float(row["energy_j"])]
+    # Optuna's front, and the report's, are non-dominated
+    front = [(t.values[0], t.values[1]) for t in study.best_trials]
+    for a, ea in front:
+        assert not any(b >= a and eb <= ea and (b, eb) != (a, ea) for b, eb in front)

@@ -19,6 +19,7 @@ from harness.report.reduce import (
     Definitions,
     duplicate_seeds,
     markdown_table,
+    pareto_rounds,
     reduce_strategies,
     reduce_studies,
 )
@@ -149,6 +150,7 @@ def report(args: argparse.Namespace) -> int:
         ("summary_by_strategy", by_strategy),
         ("comparisons", comparisons),
         *([("ablation", layers)] if not layers.empty else []),
+        ("pareto", pareto_rounds(loaded.trials)),
     ):
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False))
         with replacing(out / f"{name}.parquet") as tmp:  # typed columns for pandas, polars, DuckDB
@@ -225,6 +227,7 @@ def report(args: argparse.Namespace) -> int:
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
     tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
+    tables += ("pareto.csv",)
     tables += ("ablation.csv",) if not layers.empty else ()
     print(f"tables: {', '.join(str(out / t) for t in tables)}")
     return 0

@@ -177,6 +177,28 @@ def _stats(values: pd.Series, prefix: str, seed: int) -> dict[str, float]:
     }
 
 
+def pareto_rounds(trials: pd.DataFrame) -> pd.DataFrame:
+    """The rounds on each cell's accuracy-energy Pareto front, over all its strategies and seeds: no
+    other round of the cell has at least their accuracy for less energy (pareto.csv)."""
+    fronts = []
+    done = trials[(trials["status"] == "complete") & trials["accuracy"].notna() & trials["energy_j"].notna()]
+    for _, cell in done.groupby(GROUP, sort=True):
+        ordered = cell.sort_values(["energy_j", "accuracy"], ascending=[True, False], kind="stable")
+        best = -math.inf
+        keep = []
+        for index, accuracy in zip(ordered.index, ordered["accuracy"], strict=True):
+            if accuracy > best:
+                keep.append(index)
+                best = accuracy
+        fronts.append(ordered.loc[keep])
+    if not fronts:
+        return pd.DataFrame()
+    front = pd.concat(fronts)
+    params = [c for c in front.columns if c.startswith("p_")]
+    columns = [*GROUP, "strategy", "seed", "study", "round", "accuracy", "energy_j", "energy_source", *params]
+    return front[[c for c in columns if c in front.columns]].reset_index(drop=True)
+
+
 def duplicate_seeds(summary: pd.DataFrame) -> list[str]:
     """Warnings for a seed that appears twice in one cell (the same study read from two places under
     different names, or two runs given the same seed): its runs are not independent samples."""

@@ -20,7 +20,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.search.space import Range, distributions, grid, upper
 
-STRATEGIES = ("grid", "random", "bayes", "bayes_pi", "bayes_ei", "bayes_eipj", "tpe", "qmc")
+STRATEGIES = (
+    "grid",
+    "random",
+    "bayes",
+    "bayes_pi",
+    "bayes_ei",
+    "bayes_eipj",
+    "tpe",
+    "qmc",
+    "mo_gp",
+    "mo_nsga2",
+)
 # scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
 SKOPT_ACQUISITION = {"bayes_pi": "PI", "bayes_ei": "EI", "bayes_eipj": "EIps"}
 ENERGY_ATTR = "energy_j"  # a trial's joules, as a flat user attribute (harness/study.py)
@@ -148,12 +159,13 @@ def make_sampler(
     n_candidates: int = 10_000,
     xi: float = 0.01,
     qmc_type: str = "sobol",
+    population_size: int = 10,
 ) -> BaseSampler:
     if name == "grid":
         return PaperGridSampler(grid(params, grid_points), seed=study_seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=round_seed)
-    if name == "bayes":
+    if name in ("bayes", "mo_gp"):  # mo_gp: the same sampler on a two-objective study
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=n_startup_trials)
@@ -172,6 +184,8 @@ def make_sampler(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.QMCSampler(qmc_type=qmc_type, scramble=True, seed=study_seed)
+    if name == "mo_nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=population_size, seed=round_seed)
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
