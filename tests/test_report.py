@@ -599,3 +599,25 @@ def test_the_pareto_table_lists_the_non_dominated_rounds(tmp_path):
     t = table("a", [0.5, 0.9, 0.6, 0.9, 0.95], [5.0, 10.0, 20.0, 30.0, 40.0]).assign(p_lr=[1, 2, 3, 4, 5])
     front = pareto_rounds(load([write(t, tmp_path / "a.csv")]).trials)
     assert front["round"].tolist() == [1, 2, 5] and front["p_lr"].tolist() == [1, 2, 5]
+
+
+def test_the_corrected_protocol_s_test_accuracy_is_compared_over_seeds(tmp_path):
+    from harness.report.compare import compare_strategies, verdict
+
+    frames = []
+    for seed in range(5):
+        frames.append(
+            table(f"b{seed}", [0.8], strategy="bayes", seed=seed).assign(
+                final_test_accuracy=0.75 + seed / 1000
+            )
+        )
+        frames.append(table(f"r{seed}", [0.8], strategy="random", seed=seed).assign(final_test_accuracy=0.70))
+    summary = reduce_studies(
+        load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
+    )
+    assert reduce_strategies(summary).set_index("strategy").loc[
+        "bayes", "test_accuracy_mean"
+    ] == pytest.approx(0.752)
+    rows = compare_strategies(summary)
+    (row,) = rows[rows["metric"] == "test_accuracy"].to_dict("records")
+    assert row["pairs"] == 5 and verdict(pd.Series(row)) == "bayes finds higher"

@@ -31,7 +31,9 @@ METRICS = (
     "rounds_to_best",
     "joules_to_best",
     "best_accuracy",
+    "test_accuracy",  # with a validation split: the picked configuration on the test set
 )
+HIGHER_IS_BETTER = ("best_accuracy", "test_accuracy")
 MIN_PAIRS = MIN_SEEDS
 
 
@@ -60,7 +62,7 @@ def compare_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             if seeds.empty:
                 continue
             for metric in METRICS:
-                if metric not in cell:
+                if metric not in cell or cell[metric].isna().all():
                     continue
                 diff = (left.loc[seeds, metric] - right.loc[seeds, metric]).dropna().to_numpy(float)
                 enough = len(diff) >= MIN_PAIRS
@@ -89,7 +91,7 @@ def verdict(row: pd.Series) -> str:
     """A reading of one comparison that never outruns its interval."""
     if row["pairs"] < MIN_PAIRS:
         return f"cannot tell ({row['pairs']} paired seeds; {MIN_PAIRS} needed)"
-    higher_is_better = row.get("metric") == "best_accuracy"
+    higher_is_better = row.get("metric") in HIGHER_IS_BETTER
     if row["ci_low"] > 0:
         return f"{row['strategy_a']} finds higher" if higher_is_better else f"{row['strategy_b']} needs less"
     if row["ci_high"] < 0:
@@ -114,7 +116,9 @@ def markdown_comparisons(comparisons: pd.DataFrame) -> str:
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for _, r in comparisons.iterrows():
-        digits = {"rounds_to_target": 1, "rounds_to_best": 1, "best_accuracy": 4}.get(r["metric"], 0)
+        digits = {"rounds_to_target": 1, "rounds_to_best": 1, "best_accuracy": 4, "test_accuracy": 4}.get(
+            r["metric"], 0
+        )
         interval = (
             "–" if math.isnan(r["ci_low"]) else f"[{fmt(r['ci_low'], digits)}, {fmt(r['ci_high'], digits)}]"
         )

@@ -235,6 +235,7 @@ def reduce_strategies(summary: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             "search_total_joules",
             "search_total_kgco2e",
             *(["best_accuracy_within_budget"] if "best_accuracy_within_budget" in s else []),
+            "test_accuracy",  # the corrected protocol's outcome (empty without a validation split)
         ):
             row.update(_stats(s[column], column, seed))
         rows.append(row)
