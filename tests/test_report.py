@@ -555,7 +555,7 @@ def test_the_layer_ablation_reports_each_factor_s_energy_change(tmp_path):
     table_ = ablation(trials).set_index("factor")
     assert set(table_.index) == {"conv_layers", "linear_layers"}  # relu has one level: no row
     conv = table_.loc["conv_layers"]
-    assert (conv["from"], conv["to"], conv["studies_from"], conv["studies_to"]) == (1, 4, 10, 10)
+    assert (conv["from"], conv["to"], conv["studies_from"], conv["studies_to"]) == ("1", "4", 10, 10)
     assert conv["energy_change_pct"] == pytest.approx(100 * (20.25 / 10.25 - 1))
     assert conv["energy_change_ci_low"] < conv["energy_change_pct"] < conv["energy_change_ci_high"]
     assert conv["accuracy_from"] == pytest.approx(0.85)

@@ -58,8 +58,8 @@ def ablation(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 {
                     **dict(zip(KEY, keys, strict=True)),
                     "factor": factor,
-                    "from": levels[0],
-                    "to": levels[1],
+                    "from": str(levels[0]),  # one type per column (ints and booleans mix)
+                    "to": str(levels[1]),
                     "studies_from": len(e_lo),
                     "studies_to": len(e_hi),
                     "energy_per_round_from_j": float(e_lo.mean()),
