@@ -15,7 +15,7 @@ Map of the package (arrows are the only imports allowed between parts):
     models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
     data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums
     energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
-    search/    spaces (config -> distributions and grids), strategies (Optuna samplers)
+    search/    spaces (config -> distributions and grids), strategies (Optuna samplers)  -> config
     records    the trials.csv contract: column names, writing and reading rows    -> atomic
     machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)

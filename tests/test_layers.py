@@ -17,7 +17,7 @@ ALLOWED = {
     "records": {"atomic"},
     "data": set(),
     "energy": set(),
-    "search": set(),
+    "search": {"config"},  # the strategy names
     "config": set(),
     "train": {"models", "data"},
     "machine": {"energy"},

@@ -18,20 +18,10 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from harness.config import STRATEGIES
 from harness.search.space import Range, distributions, grid, upper
 
-STRATEGIES = (
-    "grid",
-    "random",
-    "bayes",
-    "bayes_pi",
-    "bayes_ei",
-    "bayes_eipj",
-    "tpe",
-    "qmc",
-    "mo_gp",
-    "mo_nsga2",
-)
+# The strategy names are the configuration's (harness/config.py owns the list).
 # scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
 SKOPT_ACQUISITION = {"bayes_pi": "PI", "bayes_ei": "EI", "bayes_eipj": "EIps"}
 ENERGY_ATTR = "energy_j"  # a trial's joules, as a flat user attribute (harness/study.py)
