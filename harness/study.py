@@ -63,6 +63,7 @@ from harness.workers import (
 STUDY_FILE = "study.json"
 FLAT_ATTRS = ("energy_j", "energy_source", "train_s", "suggest_j", "accuracy_std")
 FINAL_ATTR = "final"  # study attribute and study.json key: the picked configuration on the test set
+SETTINGS_WAIT_S = 10.0  # how long a worker waits for a just-created study to carry its settings
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,19 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
         # Two objectives for the multi-objective strategies: accuracy up, the round's joules down.
         two = cfg.strategy.name in MULTI_OBJECTIVE
         directions: list[Literal["maximize", "minimize"]] = ["maximize", "minimize"] if two else ["maximize"]
-        study = optuna.create_study(study_name=name, storage=storage, directions=directions)
-        study.set_user_attr("fingerprint", digest)
-        study.set_user_attr("config", cfg.fingerprint())
-        return study
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, directions=directions)
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=name, storage=storage)  # another worker was first
+        else:
+            study.set_user_attr("fingerprint", digest)
+            study.set_user_attr("config", cfg.fingerprint())
+            return study
+    # Another worker may have created the study an instant ago and not yet stamped its settings.
+    deadline = time.monotonic() + SETTINGS_WAIT_S
+    while "fingerprint" not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.2)
+        study = optuna.load_study(study_name=name, storage=storage)
     if not cfg.matches(study.user_attrs.get("fingerprint"), study.user_attrs.get("config")):
         raise ConfigError(
             f"study {name!r} already exists in {cfg.study.storage} with other settings; "
@@ -309,7 +319,12 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
     st, s = cfg.study, cfg.strategy
     waiting_said = False
     while True:
-        workers.recover()
+        if taken_over := workers.recover():
+            print(
+                f"{study.study_name}: re-running {taken_over} interrupted round(s)",
+                file=sys.stderr,
+                flush=True,
+            )
         trials = study.get_trials(deepcopy=False)
         if len({r.round for t in trials if (r := _record_of(t)) is not None}) >= st.rounds:
             return None
@@ -644,7 +659,7 @@ def _run_study(
         idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
         study.set_user_attr("idle_power_w", idle_power_w)
     workers = Workers(study, storage, interval=st.heartbeat_interval, grace=st.grace_period)
-    queued = workers.recover()
+    queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + workers.recover()
     records = finished_records(study)
     run_dir, lock = _own_run_dir(run_dir)
     summary = {

@@ -222,12 +222,17 @@ class Workers:
         return silent is not None and silent > self.grace
 
     def recover(self) -> int:
-        """Fail the rounds whose workers are gone and queue them again; returns how many rounds are
-        queued to run again (theirs and any queued before)."""
+        """Fail the rounds whose workers are gone and queue them again (a round killed before its claim
+        was written is simply drawn afresh); returns how many rounds this call took over."""
+        taken_over = 0
         if self._rdb_heartbeat:
+            running = [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.study)  # Optuna's rule; requeue_stale is its callback
+            if running:
+                failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                taken_over += sum(t.number in running and not t.user_attrs.get(SURPLUS_ATTR) for t in failed)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not self.stale(trial):
                 continue
@@ -237,7 +242,8 @@ class Workers:
                 # Only the worker whose state change succeeds queues the round again.
                 if self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
                     requeue_stale(self.study, self.storage.get_trial(trial_id))
-        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+                    taken_over += 1
+        return taken_over
 
     # -- claims --------------------------------------------------------------------------------
 

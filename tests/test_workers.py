@@ -257,3 +257,55 @@ def test_a_silent_worker_on_another_machine_loses_its_round_after_the_grace_peri
     assert abandoned.state == optuna.trial.TrialState.FAIL
     rerun = [t for t in trials if RECORD_ATTR in t.user_attrs and t.user_attrs["round"] == 4]
     assert len(rerun) == 1 and rerun[0].params == orphan.params
+
+
+def test_a_round_killed_before_its_claim_is_drawn_afresh_and_said(make_config, tmp_path, capsys):
+    """A worker killed between the trial's creation and its claim leaves a RUNNING trial with no round
+    and no worker; after the grace period it is failed, not queued (nothing had been drawn), and the
+    resuming worker says it re-runs an interrupted round."""
+    from harness import study as study_mod
+
+    settings = ("strategy=random", "study.heartbeat_interval=1", "study.grace_period=2")
+    cfg = make_config(*settings, "study.rounds=2")
+    study_mod.run(cfg, tmp_path / "run")
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage)
+    orphan = study.ask()  # no claim, no worker, no params: killed inside the ask
+    capsys.readouterr()
+
+    result = study_mod.run(make_config(*settings, "study.rounds=4"), tmp_path / "run")
+    assert result.rounds == 4
+    trials = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).trials
+    abandoned = next(t for t in trials if t.number == orphan.number)
+    assert abandoned.state == optuna.trial.TrialState.FAIL
+    assert abandoned.user_attrs.get(INTERRUPTED_ATTR)
+    assert not any(t.state == optuna.trial.TrialState.WAITING for t in trials)
+    rounds = sorted(t.user_attrs["round"] for t in trials if RECORD_ATTR in t.user_attrs)
+    assert rounds == [1, 2, 3, 4]
+    assert "re-running 1 interrupted round" in capsys.readouterr().err
+
+
+def test_a_study_another_worker_has_just_created_is_joined_once_its_settings_are_stamped(
+    make_config, tmp_path
+):
+    """Two workers starting together: the second finds the study created but not yet stamped with its
+    settings, and waits for the stamp instead of calling it a study with other settings."""
+    import threading
+
+    from harness import study as study_mod
+    from harness.storage import open_storage
+
+    cfg = make_config("strategy=random", "study.rounds=1")
+    storage = open_storage(cfg.study.storage)
+    first = optuna.create_study(study_name=cfg.study_name, storage=storage, direction="maximize")
+
+    def stamp() -> None:
+        time.sleep(0.5)
+        first.set_user_attr("fingerprint", cfg.fingerprint_digest())
+        first.set_user_attr("config", cfg.fingerprint())
+
+    thread = threading.Thread(target=stamp)
+    thread.start()
+    joined = study_mod._open_study(cfg, storage)
+    thread.join()
+    assert joined.study_name == cfg.study_name
+    assert joined.user_attrs["fingerprint"] == cfg.fingerprint_digest()
