@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,8 +35,13 @@ STRATEGIES = (
 )
 # Strategies that maximise accuracy and minimise a round's joules together (two objectives).
 MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
 METERS = ("auto", "estimate", "none", "rapl", "nvml")
-HYPERPARAMETERS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
+# Adam's hyperparameters, and the settings of a round a space may search too (space=cost_aware): each
+# such value replaces study.epochs, study.batch_size or the model's layer count for that round.
+OPTIMISER_PARAMS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
+ROUND_PARAMS = ("batch_size", "epochs", "linear_layers", "conv_layers")
+HYPERPARAMETERS = OPTIMISER_PARAMS + ROUND_PARAMS
 # Image shapes [C, H, W] of the file-based data sets, known before any file is read.
 DATASET_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
@@ -74,6 +80,9 @@ class StrategyConfig:
     xi: float = 0.01  # bayes_pi: probability-of-improvement margin
     qmc_type: str = "sobol"  # qmc: sobol or halton
     population_size: int = 10  # mo_nsga2: rounds per generation
+    # Stop hopeless rounds early on their validation accuracy after each epoch (Optuna's pruners):
+    # none, median, successive_halving or hyperband. Needs dataset.validation.
+    pruner: str = "none"
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,27 @@ class ParamRange:
     log: bool = False
     # Draws are in [low, high): Adam rejects beta == 1, and the paper drew with numpy's uniform.
     high_exclusive: bool = True
+    integer: bool = False  # whole numbers from low to high, both included (high_exclusive is ignored)
+
+
+def grid_values(r: ParamRange, points: int) -> list[float]:
+    """``points`` values from low upwards in equal steps (geometric on a log scale); high excluded.
+
+    The paper's grid: low + i * (high - low) / 5 for i = 0..4. Whole numbers: ``points`` values from
+    low to high, both included, rounded, without repeats.
+    """
+    if r.integer:
+        if points == 1:
+            return [int(r.low)]
+        steps = [i / (points - 1) for i in range(points)]
+        if r.log:
+            values = [round(r.low * (r.high / r.low) ** f) for f in steps]
+        else:
+            values = [round(r.low + f * (r.high - r.low)) for f in steps]
+        return list(dict.fromkeys(int(v) for v in values))
+    if r.log:
+        return [r.low * (r.high / r.low) ** (i / points) for i in range(points)]
+    return [r.low + i * (r.high - r.low) / points for i in range(points)]
 
 
 @dataclass(frozen=True)
@@ -142,6 +172,7 @@ LATER_SETTINGS = (
     ("meter", "watts_per_core", 10.0),
     ("meter", "poll_interval_s", 0.1),
     ("strategy", "population_size", 10),
+    ("strategy", "pruner", "none"),
 )
 
 
@@ -167,9 +198,9 @@ class Config:
         The group choices and the seed, then one token per setting that changes what a round computes
         and differs from what the chosen options' YAML files say: ``e25`` epochs, ``r8`` repetitions,
         ``b512`` batch size, ``lin7`` / ``conv4`` layers, ``norelu``, ``n1000`` / ``t500`` images,
-        ``b2defect``, and ``h`` with a short digest for any other such setting. The default study keeps
-        its short name (digits-simple_cnn-bayes-paper3-s0), and every job of a sweep over any setting
-        gets its own.
+        ``b2defect``, ``val0.2``, ``prune_median``, and ``h`` with a short digest for any other such
+        setting. The default study keeps its short name (digits-simple_cnn-bayes-paper3-s0), and every
+        job of a sweep over any setting gets its own.
         """
         if self.study.name:
             return self.study.name
@@ -190,7 +221,7 @@ class Config:
                 "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
                 "model": dataclasses.asdict(self.model),
                 "strategy": dataclasses.asdict(self.strategy),
-                "space": dataclasses.asdict(self.space),
+                "space": _space_fingerprint(self.space),
                 "study": study,
                 # The meter changes a round's joules (10 W or 40 W per busy core): one study, one meter.
                 # Where it reads (powercap_root) and the idle baseline (idle_s) do not.
@@ -219,6 +250,15 @@ def _without_later_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
     return {group: part for group, part in out.items() if part != {}}
 
 
+def _space_fingerprint(space: SpaceConfig) -> dict[str, Any]:
+    """The space as recorded; ``integer`` only where set, so that earlier studies keep their fingerprint."""
+    out = dataclasses.asdict(space)
+    out["params"] = {
+        name: {k: v for k, v in rng.items() if k != "integer" or v} for name, rng in out["params"].items()
+    }
+    return out
+
+
 def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if k not in keys}
 
@@ -245,6 +285,7 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "dataset.test_size": "t",
     "study.beta2_defect": ("b2defect", "b2applied"),
     "dataset.validation": "val",
+    "strategy.pruner": "prune_",
 }
 
 
@@ -413,6 +454,10 @@ def from_container(tree: dict[str, Any]) -> Config:
             raise ConfigError(f"{key} must be a config group, got {node!r}")
         parts[key] = _build(cls, node, key)
     cfg = Config(**parts)
+    if cfg.model.name != "simple_cnn" and "conv_layers" in cfg.space.params:
+        # A space shared by all models (cost_aware): conv layers mean nothing to a dense network.
+        params = {k: v for k, v in cfg.space.params.items() if k != "conv_layers"}
+        cfg = dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, params=params))
     validate(cfg)
     return cfg
 
@@ -450,6 +495,17 @@ def validate(cfg: Config) -> None:
     if s.name in MULTI_OBJECTIVE and cfg.meter.name == "none":
         raise ConfigError(f"strategy={s.name} minimises each round's joules, and meter=none measures none")
     _at_least(s.population_size, 2, "strategy.population_size")
+    _choice(s.pruner, PRUNERS, "strategy.pruner")
+    if s.pruner != "none" and s.name in MULTI_OBJECTIVE:
+        raise ConfigError(
+            f"strategy.pruner={s.pruner} judges one accuracy, and strategy={s.name} has two objectives "
+            f"(Optuna prunes single-objective studies only); set strategy.pruner=none"
+        )
+    if s.pruner != "none" and d.validation <= 0:
+        raise ConfigError(
+            f"strategy.pruner={s.pruner} judges each epoch on a validation split carved from the training "
+            f"images, and dataset.validation is 0; set dataset.validation=0.2 (or experiment=rq1_corrected)"
+        )
     if st.energy_budget_j is not None and cfg.meter.name == "none":
         raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
     _at_least(st.patience, 1, "study.patience")
@@ -493,13 +549,19 @@ def validate(cfg: Config) -> None:
     shape = DATASET_SHAPES.get(d.name) or (tuple(d.shape) if d.shape else None)
     if m.name == "simple_cnn" and shape is not None:
         h, w = shape[1], shape[2]
-        if h >> m.conv_layers < 1 or w >> m.conv_layers < 1:
+        searched = cfg.space.params.get("conv_layers")
+        conv, where = (
+            (int(searched.high), "space.params.conv_layers.high")
+            if searched
+            else (m.conv_layers, "model.conv_layers")
+        )
+        if h >> conv < 1 or w >> conv < 1:
             raise ConfigError(
-                f"model.conv_layers={m.conv_layers} halves a {h}x{w} image to nothing "
+                f"{where}={conv} halves a {h}x{w} image to nothing "
                 f"(dataset {d.name}); use at most {min(h, w).bit_length() - 1} conv layers"
             )
     if s.name == "grid":
-        cells = cfg.space.grid_points ** len(cfg.space.params)
+        cells = math.prod(len(grid_values(r, cfg.space.grid_points)) for r in cfg.space.params.values())
         if st.rounds > cells:
             raise ConfigError(
                 f"study.rounds={st.rounds} exceeds the {cells} cells of the grid over "
@@ -522,6 +584,15 @@ def validate_space(space: SpaceConfig) -> None:
             raise ConfigError(
                 f"{where}: a log scale needs positive bounds, got low={rng.low:g}; "
                 f"raise low or set {where}.log=false"
+            )
+        if name in ROUND_PARAMS and not (rng.integer and rng.low >= 1 and float(rng.low).is_integer()):
+            raise ConfigError(
+                f"{where}: a round's {name} is a whole number of at least 1; "
+                f"set {where}.integer=true with whole bounds (got low={rng.low:g}, high={rng.high:g})"
+            )
+        if rng.integer and not (float(rng.low).is_integer() and float(rng.high).is_integer()):
+            raise ConfigError(
+                f"{where}: integer bounds must be whole numbers, got [{rng.low:g}, {rng.high:g}]"
             )
         if name in ("beta1", "beta2") and (rng.low < 0 or rng.high > 1):
             raise ConfigError(f"{where}: Adam's betas lie in [0, 1), got [{rng.low:g}, {rng.high:g}]")

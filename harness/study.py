@@ -9,6 +9,7 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import MULTI_OBJECTIVE, Config, StudySettings
+from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, StudySettings
 from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
 from harness.energy.base import Measurement, Window
@@ -37,9 +38,10 @@ from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
 from harness.search import distributions, make_sampler
-from harness.search.strategies import derive_seed
+from harness.search.strategies import derive_seed, make_pruner
 from harness.storage import open_storage
 from harness.train import (
+    EpochReport,
     Hyperparameters,
     ModelSpec,
     RoundOutcome,
@@ -424,21 +426,62 @@ class _Asked:
     concurrent: int  # other metering jobs seen at the start
 
 
+def round_settings(cfg: Config, spec: ModelSpec, params: dict[str, float]) -> tuple[ModelSpec, int, int]:
+    """The network, epochs and batch size of a round: the study's, or the values the space searches
+    (space=cost_aware) for this round."""
+    spec = dataclasses.replace(
+        spec,
+        linear_layers=int(params.get("linear_layers", spec.linear_layers)),
+        conv_layers=int(params.get("conv_layers", spec.conv_layers)),
+    )
+    return (
+        spec,
+        int(params.get("epochs", cfg.study.epochs)),
+        int(params.get("batch_size", cfg.study.batch_size)),
+    )
+
+
+def costliest_round(cfg: Config, spec: ModelSpec) -> tuple[ModelSpec, int]:
+    """The largest network and batch the space allows: what warm-up checks and stacking plans for."""
+    most = {name: r.high for name, r in cfg.space.params.items() if name in ROUND_PARAMS}
+    spec, _, batch_size = round_settings(cfg, spec, most)
+    return spec, batch_size
+
+
 def _train_configuration(
-    session: _Session, data: TensorData, params: dict[str, float], round_no: int
+    session: _Session,
+    data: TensorData,
+    params: dict[str, float],
+    round_no: int,
+    report: EpochReport | None = None,
 ) -> RoundOutcome:
     """Train ``params`` as round ``round_no`` does: its repetitions' seeds, the study's stacking and,
-    where asked for, the published beta2 defect."""
+    where asked for, the published beta2 defect; ``report`` lets the study's pruner stop it early."""
     st = session.cfg.study
+    spec, epochs, batch_size = round_settings(session.cfg, session.spec, params)
+    adam = {k: v for k, v in params.items() if k in OPTIMISER_PARAMS}
     return train_round(
-        session.spec,
+        spec,
         data,
-        Hyperparameters.from_params(applied_params(params, beta2_defect=st.beta2_defect)),
-        epochs=st.epochs,
-        batch_size=st.batch_size,
+        Hyperparameters.from_params(applied_params(adam, beta2_defect=st.beta2_defect)),
+        epochs=epochs,
+        batch_size=batch_size,
         seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
         stack=session.stacking.stack,
+        report=report,
     )
+
+
+def _pruning(session: _Session, trial: optuna.trial.Trial) -> EpochReport | None:
+    """With a pruner, each epoch's validation accuracy goes to the trial, and the pruner decides."""
+    if session.cfg.strategy.pruner == "none":
+        return None
+
+    def report(epoch: int, accuracy: float) -> bool:
+        trial.report(accuracy, epoch)
+        return trial.should_prune()
+
+    return report
 
 
 def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord | None:
@@ -449,7 +492,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         session.window = window
         # One window for all repetitions, stacked or not: the round's joules.
         try:
-            outcome = _train_configuration(session, session.data, params, round_no)
+            outcome = _train_configuration(session, session.data, params, round_no, _pruning(session, trial))
         except Exception as exc:  # out of memory, or any error inside training: this round fails
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -464,6 +507,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     if m.energy_j is not None and session.idle_power_w is not None:
         net_j = m.energy_j - session.idle_power_w * m.duration_s
     failed = outcome.failed
+    status = "pruned" if outcome.pruned else "failed" if failed else "complete"
     accuracy = outcome.mean_accuracy
     record = TrialRecord(
         study=study.study_name,
@@ -473,7 +517,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         space=cfg.space.name,
         seed=st.seed,
         round=round_no,
-        status="failed" if failed else "complete",
+        status=status,
         accuracy=accuracy,
         accuracy_std=outcome.spread,
         energy_j=m.energy_j,
@@ -491,7 +535,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         suggest_j=asked.suggest_j,
         interrupted_j=interrupted_joules(study.get_trials(deepcopy=False), round_no),
         samples_per_s=outcome.samples / outcome.train_s if outcome.train_s > 0 else None,
-        repetitions=len(accuracies) if not failed else len(accuracies) + 1,
+        repetitions=len(accuracies) if outcome.scored else len(accuracies) + 1,
         stack=outcome.stack,
         reason=outcome.reason,
         params=params,
@@ -510,7 +554,9 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     # which show and sort by top-level attributes.
     for key in FLAT_ATTRS:
         trial.set_user_attr(key, getattr(record, key))
-    if failed or accuracy is None:
+    if outcome.pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    elif failed or accuracy is None:
         study.tell(trial, state=TrialState.FAIL)
     elif len(study.directions) == 1:
         study.tell(trial, accuracy)
@@ -605,15 +651,16 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     device = pick_device(st.device)
     data, final_data = load_data(cfg, device)
     spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
+    largest, batch_size = costliest_round(cfg, spec)
     try:
-        warm_up(spec, data)
+        warm_up(largest, data)
     except ValueError as exc:
         raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
     stacking = plan_stacking(
-        spec,
+        largest,
         data,
         repetitions=st.repetitions,
-        batch_size=st.batch_size,
+        batch_size=batch_size,
         setting=st.stack_repetitions,
         memory_mb=st.stack_memory_mb,
     )
@@ -650,6 +697,8 @@ def _run_study(
     st = cfg.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
+    epochs = cfg.space.params.get("epochs")
+    study.pruner = make_pruner(cfg.strategy.pruner, int(epochs.high) if epochs else st.epochs)
     name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
     study.set_user_attr("machine", info)

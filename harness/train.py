@@ -14,6 +14,7 @@ import itertools
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from harness.data import Dataset
 from harness.models import StackedNet, activation_floats, build_model, parameter_bytes
 
 FUSED_ADAM = True
+
+# Called after each epoch but the last with (epoch, mean accuracy of the repetitions on the data's test
+# split, which a pruned study makes a validation split); returns True to stop the round there (pruned).
+EpochReport = Callable[[int, float], bool]
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class TensorData:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    status: str  # complete or failed
+    status: str  # complete, failed or pruned
     accuracy: float | None
     reason: str
     train_s: float
@@ -166,6 +171,7 @@ def train_trial(
     epochs: int,
     batch_size: int,
     seed: int,
+    report: EpochReport | None = None,
 ) -> TrialOutcome:
     """Train one model from a seeded initialisation and return its test accuracy."""
     device = data.train_x.device
@@ -196,6 +202,12 @@ def train_trial(
         if not math.isfinite(loss_sum.item()):
             train_s = time.perf_counter() - start
             return TrialOutcome("failed", None, f"diverged at epoch {epoch}", train_s, 0.0, samples)
+        if report is not None and epoch < epochs:
+            accuracy = evaluate(model, data, max(batch_size, 1024))
+            model.train()
+            if report(epoch, accuracy):
+                reason = pruned_reason(epoch, accuracy)
+                return TrialOutcome("pruned", None, reason, time.perf_counter() - start, 0.0, samples)
     _sync(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -213,25 +225,35 @@ class RoundOutcome:
     """The repetitions of one round, however they were trained."""
 
     accuracies: list[float]  # test accuracy of each repetition that completed, in repetition order
-    reason: str  # empty, or why the round failed: "repetition 2: diverged at epoch 3"
+    # empty, or why the round failed ("repetition 2: diverged at epoch 3") or was pruned
+    reason: str
     train_s: float
     eval_s: float
     samples: int  # training samples processed, all repetitions together
     stack: int  # repetitions trained together (1: one after another)
+    pruned: bool = False  # stopped early by the study's pruner: its energy counts, never its accuracy
 
     @property
     def failed(self) -> bool:
-        return bool(self.reason)
+        return bool(self.reason) and not self.pruned
+
+    @property
+    def scored(self) -> bool:
+        return not self.reason
 
     @property
     def mean_accuracy(self) -> float | None:
-        """The round's accuracy: the mean over its repetitions (None when it failed)."""
-        return None if self.failed else sum(self.accuracies) / len(self.accuracies)
+        """The round's accuracy: the mean over its repetitions (None when it failed or was pruned)."""
+        return sum(self.accuracies) / len(self.accuracies) if self.scored else None
 
     @property
     def spread(self) -> float | None:
         """Standard deviation over the repetitions (None when it failed or had one repetition)."""
-        return statistics.stdev(self.accuracies) if not self.failed and len(self.accuracies) > 1 else None
+        return statistics.stdev(self.accuracies) if self.scored and len(self.accuracies) > 1 else None
+
+
+def pruned_reason(epoch: int, accuracy: float) -> str:
+    return f"pruned after epoch {epoch} (validation accuracy {accuracy:.4f})"
 
 
 def stacked_model(spec: ModelSpec, data: TensorData, seeds: list[int]) -> StackedNet:
@@ -264,6 +286,7 @@ def train_stacked(
     batch_size: int,
     seeds: list[int],
     first_repetition: int = 1,
+    report: EpochReport | None = None,
 ) -> RoundOutcome:
     """Train ``len(seeds)`` repetitions at once; repetition r is what ``train_trial(seed=seeds[r])`` trains.
 
@@ -304,6 +327,14 @@ def train_stacked(
             train_s = time.perf_counter() - start
             reason = f"repetition {first_repetition + finite.index(False)}: diverged at epoch {epoch}"
             return RoundOutcome([], reason, train_s, 0.0, samples, copies)
+        if report is not None and epoch < epochs:  # the stacked repetitions are judged on their mean
+            accuracy = statistics.fmean(evaluate_stacked(model, data, max(batch_size, 1024 // copies)))
+            model.train()
+            if report(epoch, accuracy):
+                train_s = time.perf_counter() - start
+                return RoundOutcome(
+                    [], pruned_reason(epoch, accuracy), train_s, 0.0, samples, copies, pruned=True
+                )
     _sync(device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -328,33 +359,49 @@ def train_round(
     batch_size: int,
     seeds: list[int],
     stack: int,
+    report: EpochReport | None = None,
 ) -> RoundOutcome:
-    """Train a round's repetitions (one per seed), ``stack`` at a time; stop at the first failure."""
+    """Train a round's repetitions (one per seed), ``stack`` at a time; stop at the first failure.
+
+    With ``report``, the first chunk's repetitions (all of them when they fit one stack) report their
+    mean accuracy after each epoch and may be pruned together; later chunks train the round to its end.
+    """
     accuracies: list[float] = []
     train_s = eval_s = 0.0
     samples = 0
     for chunk in chunks(seeds, stack):
         number = len(accuracies) + 1  # of the chunk's first repetition within the round
         if len(chunk) == 1:
-            one = train_trial(spec, data, hp, epochs=epochs, batch_size=batch_size, seed=chunk[0])
-            failed = one.accuracy is None
+            one = train_trial(
+                spec, data, hp, epochs=epochs, batch_size=batch_size, seed=chunk[0], report=report
+            )
+            pruned = one.status == "pruned"
             part = RoundOutcome(
                 [] if one.accuracy is None else [one.accuracy],
-                f"repetition {number}: {one.reason}" if failed else "",
+                one.reason if pruned else f"repetition {number}: {one.reason}" if one.reason else "",
                 one.train_s,
                 one.eval_s,
                 one.samples,
                 1,
+                pruned=pruned,
             )
         else:
             part = train_stacked(
-                spec, data, hp, epochs=epochs, batch_size=batch_size, seeds=chunk, first_repetition=number
+                spec,
+                data,
+                hp,
+                epochs=epochs,
+                batch_size=batch_size,
+                seeds=chunk,
+                first_repetition=number,
+                report=report,
             )
+        report = None  # only the first chunk is judged
         train_s += part.train_s
         eval_s += part.eval_s
         samples += part.samples
-        if part.failed:
-            return RoundOutcome(accuracies, part.reason, train_s, eval_s, samples, stack)
+        if not part.scored:
+            return RoundOutcome(accuracies, part.reason, train_s, eval_s, samples, stack, pruned=part.pruned)
         accuracies += part.accuracies
     return RoundOutcome(accuracies, "", train_s, eval_s, samples, min(stack, len(seeds)))
 

@@ -25,6 +25,13 @@ LOG3 = {
     "beta2": ParamRange(0.8, 1.0),
 }
 
+COST_AWARE = {  # conf/space/cost_aware.yaml: whole-number round settings beside Adam's
+    **LOG3,
+    "epochs": ParamRange(1, 4, integer=True),
+    "batch_size": ParamRange(32, 256, log=True, integer=True),
+    "linear_layers": ParamRange(1, 4, integer=True),
+}
+
 
 def objective(params: dict[str, float]) -> float:
     """A smooth stand-in for accuracy with its optimum inside the space."""
@@ -63,21 +70,31 @@ def propose(
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("space", [PAPER5, LOG3], ids=["paper5", "log3"])
+@pytest.mark.parametrize("space", [PAPER5, LOG3, COST_AWARE], ids=["paper5", "log3", "cost_aware"])
 def test_proposals_lie_inside_the_space(strategy, space):
     for params in propose(strategy, space, 8):
         assert set(params) == set(space)
         for name, value in params.items():
-            assert space[name].low <= value < space[name].high, (name, value)
+            if space[name].integer:  # whole numbers, both bounds included
+                assert isinstance(value, int) and space[name].low <= value <= space[name].high, (name, value)
+            else:
+                assert space[name].low <= value < space[name].high, (name, value)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_same_seed_same_proposals_other_seed_other_proposals(strategy):
-    a = propose(strategy, LOG3, 6, seed=1)
-    b = propose(strategy, LOG3, 6, seed=1)
-    c = propose(strategy, LOG3, 6, seed=2)
+@pytest.mark.parametrize("space", [LOG3, COST_AWARE], ids=["log3", "cost_aware"])
+def test_same_seed_same_proposals_other_seed_other_proposals(strategy, space):
+    a = propose(strategy, space, 6, seed=1)
+    b = propose(strategy, space, 6, seed=1)
+    c = propose(strategy, space, 6, seed=2)
     assert a == b
     assert a != c
+
+
+def test_whole_number_grid_takes_both_bounds_and_never_repeats():
+    assert grid_values(ParamRange(1, 4, integer=True), 5) == [1, 2, 3, 4]
+    assert grid_values(ParamRange(32, 256, log=True, integer=True), 4) == [32, 64, 128, 256]
+    assert grid_values(ParamRange(1, 9, integer=True), 3) == [1, 5, 9]
 
 
 def test_grid_is_the_papers_five_values_and_never_repeats_a_cell():

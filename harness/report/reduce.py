@@ -111,7 +111,8 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "machine": machine,
                 "seed": int(first["seed"]),
                 "rounds": int(t["round"].max()),
-                "failed_rounds": int((t["status"] != "complete").sum()),
+                "failed_rounds": int((t["status"] == "failed").sum()),
+                "pruned_rounds": int((t["status"] == "pruned").sum()),  # energy counted, accuracy not
                 "best_accuracy": best,
                 # With a validation split, best_accuracy is the search's score on it and this is the
                 # study's outcome: the picked configuration on the test set (empty otherwise).

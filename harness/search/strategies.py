@@ -64,11 +64,16 @@ class SkoptGPSampler(BaseSampler):
 
     def _optimizer(self) -> Any:
         from skopt import Optimizer
-        from skopt.space import Real
+        from skopt.space import Integer, Real
 
         dims = [
-            Real(r.low, upper(r), prior="log-uniform" if r.log else "uniform", name=name)
+            (
+                Integer(int(r.low), int(r.high), prior=prior, name=name)
+                if r.integer
+                else Real(r.low, upper(r), prior=prior, name=name)
+            )
             for name, r in self._params.items()
+            for prior in ["log-uniform" if r.log else "uniform"]
         ]
         return Optimizer(
             dims,
@@ -111,7 +116,8 @@ class SkoptGPSampler(BaseSampler):
             if xs:
                 optimizer.tell(xs, ys)
             point = optimizer.ask()
-        return {n: float(v) for n, v in zip(names, point, strict=True)}
+        kinds = [int if r.integer else float for r in self._params.values()]
+        return {n: kind(v) for n, kind, v in zip(names, kinds, point, strict=True)}
 
     def sample_independent(
         self,
@@ -177,6 +183,21 @@ def make_sampler(
     if name == "mo_nsga2":
         return optuna.samplers.NSGAIISampler(population_size=population_size, seed=round_seed)
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for ``strategy.pruner``; the steps are epochs, judged on validation accuracy."""
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":  # below the median of earlier rounds at the same epoch, after 5 full rounds
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=2
+        )
+    raise ValueError(f"unknown pruner {name!r}; choose none, median, successive_halving or hyperband")
 
 
 def derive_seed(*entropy: int) -> int:
