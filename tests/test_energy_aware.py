@@ -89,6 +89,9 @@ def test_a_pruned_study_counts_the_pruned_rounds_energy_and_never_their_accuracy
     assert all(t.intermediate_values for t in trials if t.state == optuna.trial.TrialState.PRUNED)
 
     loaded = load([str(tmp_path / "run")])
+    # The pruner is how the strategy searches, not another cell: compared beside unpruned strategies.
+    assert set(loaded.trials["strategy"]) == {"random+median"}
+    assert not loaded.trials["settings"].str.contains("prune").any()
     (summary,) = reduce_studies(loaded.trials, Definitions()).to_dict("records")
     assert summary["pruned_rounds"] == len(pruned) and summary["failed_rounds"] == 0
     assert summary["total_joules"] == pytest.approx(sum(float(r["energy_j"]) for r in rows))

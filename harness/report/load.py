@@ -139,6 +139,9 @@ HARNESS_NAME = re.compile(
 )
 
 
+PRUNE_TOKEN = "prune_"  # the study-name token of strategy.pruner (harness/config.py NAME_TOKENS)
+
+
 def settings_of(study: str, dataset: str, model: str, strategy: str, space: str) -> str:
     """Every setting of a study but its seed and strategy, as the harness names them: the tokens after
     the seed in its name (``e1-r8-b512-n8000``; empty for the options' own settings). Studies of one
@@ -196,6 +199,20 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             )
         ]
     frame["settings"] = frame["settings"].fillna("").astype(str)
+    return _pruner_in_strategy(frame)
+
+
+def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
+    """A pruner is part of how a strategy searches, not of the cell it searches: ``prune_median`` moves
+    from the settings to the strategy (``bayes_pi+median``), so that pruned and unpruned searches of
+    one cell share their target and are compared side by side."""
+    tokens = frame["settings"].str.split("-")
+    pruner = tokens.map(lambda ts: next((t[len(PRUNE_TOKEN) :] for t in ts if t.startswith(PRUNE_TOKEN)), ""))
+    if not pruner.astype(bool).any():
+        return frame
+    frame = frame.copy()
+    frame["settings"] = tokens.map(lambda ts: "-".join(t for t in ts if not t.startswith(PRUNE_TOKEN)))
+    frame["strategy"] = [f"{s}+{p}" if p else s for s, p in zip(frame["strategy"], pruner, strict=True)]
     return frame
 
 
