@@ -8,6 +8,7 @@ harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -18,7 +19,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import check_overrides_apply, conf_dir, from_container, register_configs
+from harness.config import (
+    ParamRange,
+    check_overrides_apply,
+    conf_dir,
+    from_container,
+    register_configs,
+    schema_defaults,
+)
 from harness.errors import HarnessError, Interrupted
 
 HELP = """harness: one energy-metered hyperparameter-search study (a Hydra app).
@@ -75,6 +83,38 @@ def check_group_choices(argv: list[str]) -> None:
         for choice in value.split(","):
             if choice and choice != "null" and choice not in options:
                 fail(f"{key}={choice} is not an option of {key}; choose one of: {', '.join(options)}")
+
+
+def check_keys(argv: list[str]) -> None:
+    """Reject a misspelt setting (``study.epoch=3``) in one line, with the nearest real name, before
+    Hydra (which would exit 1 with a trace hint). Hydra's own keys and ``+key`` additions pass."""
+    import difflib
+
+    schema = schema_defaults()
+    for arg in argv:
+        key, sep, _ = arg.partition("=")
+        if not sep or key.startswith(("+", "~", "hydra")) or "/" in key or key in GROUPS:
+            continue
+        parts = key.split(".")
+        known: list[str] = list(schema)
+        node: object = schema
+        for depth, part in enumerate(parts):
+            if parts[:2] == ["space", "params"] and depth >= 2:
+                if depth == 2:
+                    continue  # a hyperparameter's name: checked with the space, once composed
+                known = [f.name for f in dataclasses.fields(ParamRange)]  # space.params.<name>.<field>
+            elif isinstance(node, dict):
+                known = list(node)
+            else:
+                break
+            if part not in known:
+                where = ".".join(parts[:depth]) or "the configuration"
+                near = difflib.get_close_matches(part, known, n=1)
+                hint = f"did you mean {'.'.join([*parts[:depth], near[0]])}? " if near else ""
+                fail(f"{key}: {where} has no setting {part!r}; {hint}`harness --help` lists every setting")
+            node = node.get(part) if isinstance(node, dict) else None
+            if depth == 3:
+                break
 
 
 def one_line(exc: BaseException) -> str:
@@ -219,6 +259,7 @@ def validate_sweep(args: list[str]) -> None:
 def main() -> None:
     args = sys.argv[1:]
     check_group_choices(args)
+    check_keys([a for a in args if not a.startswith("-")])
     if "--help" in args or "-h" in args:
         print_help([a for a in args if a not in ("--help", "-h") and not a.startswith("-")])
         return

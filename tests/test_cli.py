@@ -172,3 +172,20 @@ def test_progress_in_a_log_file_is_one_plain_line_per_round(tmp_path):
     assert "\r" not in out.stderr
     rounds = [line for line in out.stderr.splitlines() if ": round " in line]
     assert [line.split(": round ")[1].split(",")[0] for line in rounds] == ["1/3", "2/3", "3/3"]
+
+
+@pytest.mark.parametrize(
+    ("arg", "hint"),
+    [
+        ("study.epoch=3", "did you mean study.epochs?"),
+        ("strategy.prunr=median", "did you mean strategy.pruner?"),
+        ("space.params.lr.lw=1e-4", "did you mean space.params.lr.low?"),
+        ("studdy.rounds=2", "did you mean study?"),
+    ],
+)
+def test_a_misspelt_setting_is_one_line_with_the_nearest_name_and_exit_2(tmp_path, arg, hint):
+    out = run_cli(["harness", arg, f"study.storage=sqlite:///{tmp_path}/o.db"], tmp_path)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"harness: error: {arg.split('=')[0]}:") and hint in line
+    assert not (tmp_path / "o.db").exists() and not (tmp_path / "runs").exists()
