@@ -197,7 +197,7 @@ def bench_stacking(runs: int) -> list[str]:
 def bench_ask(runs: int) -> list[str]:
     import optuna
 
-    from harness.config import SpaceConfig, from_container, schema_defaults
+    from harness.config import SpaceConfig, StrategyConfig, from_container, schema_defaults
     from harness.search import distributions, make_sampler
     from harness.search.strategies import derive_seed
 
@@ -226,7 +226,7 @@ def bench_ask(runs: int) -> list[str]:
             # Earlier rounds: the strategy's own proposals, scored by a smooth synthetic objective.
             for r in range(1, rounds):
                 study.sampler = make_sampler(
-                    name, space.params, study_seed=0, round_seed=derive_seed(0, 0, r)
+                    StrategyConfig(name), space, study_seed=0, round_seed=derive_seed(0, 0, r)
                 )
                 trial = study.ask(dists)
                 study.tell(
@@ -236,7 +236,7 @@ def bench_ask(runs: int) -> list[str]:
             for run in range(runs):
                 start = time.perf_counter()
                 study.sampler = make_sampler(
-                    name, space.params, study_seed=0, round_seed=derive_seed(0, 0, rounds, run)
+                    StrategyConfig(name), space, study_seed=0, round_seed=derive_seed(0, 0, rounds, run)
                 )
                 trial = study.ask(dists)
                 times.append(time.perf_counter() - start)

@@ -355,17 +355,7 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
         run_dir = str(session.run_dir.resolve())
         with meter.window() as search:
             strategy = make_sampler(
-                s.name,
-                cfg.space.params,
-                study_seed=st.seed,
-                round_seed=derive_seed(st.seed, 0, round_no),
-                grid_points=cfg.space.grid_points,
-                n_startup_trials=s.n_startup_trials,
-                n_initial_points=s.n_initial_points,
-                n_candidates=s.n_candidates,
-                xi=s.xi,
-                qmc_type=s.qmc_type,
-                population_size=s.population_size,
+                s, cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no)
             )
             study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
             with warnings.catch_warnings():

@@ -8,7 +8,7 @@ import math
 import optuna
 import pytest
 
-from harness.config import ParamRange
+from harness.config import ParamRange, SpaceConfig, StrategyConfig
 from harness.search import distributions, grid_values, make_sampler
 from harness.search.strategies import STRATEGIES, derive_seed
 
@@ -55,12 +55,10 @@ def propose(
     out = []
     for r in range(1, rounds + 1):
         study.sampler = make_sampler(
-            strategy,
-            space,
+            StrategyConfig(strategy, n_startup_trials=3, n_candidates=500),
+            SpaceConfig("test", space),
             study_seed=seed,
             round_seed=derive_seed(seed, 0, r),
-            n_startup_trials=3,
-            n_candidates=500,
         )
         trial = study.ask(dists)
         out.append(dict(trial.params))

@@ -18,7 +18,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.config import STRATEGIES
+from harness.config import STRATEGIES, SpaceConfig, StrategyConfig
 from harness.search.space import Range, distributions, grid, upper
 
 # The strategy names are the configuration's (harness/config.py owns the list).
@@ -144,44 +144,39 @@ class PaperGridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(
-    name: str,
-    params: Mapping[str, Range],
+    strategy: StrategyConfig,
+    space: SpaceConfig,
     *,
     study_seed: int,
     round_seed: int,
-    grid_points: int = 5,
-    n_startup_trials: int = 10,
-    n_initial_points: int = 1,
-    n_candidates: int = 10_000,
-    xi: float = 0.01,
-    qmc_type: str = "sobol",
-    population_size: int = 10,
 ) -> BaseSampler:
+    """The strategy's sampler for one round, built from its own settings (``strategy.*``)."""
+    name, params = strategy.name, space.params
     if name == "grid":
-        return PaperGridSampler(grid(params, grid_points), seed=study_seed)
+        return PaperGridSampler(grid(params, space.grid_points), seed=study_seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=round_seed)
     if name in ("bayes", "mo_gp"):  # mo_gp: the same sampler on a two-objective study
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=n_startup_trials)
+            return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=strategy.n_startup_trials)
     if name in SKOPT_ACQUISITION:
         return SkoptGPSampler(
             params,
             seed=round_seed,
-            n_initial_points=n_initial_points,
-            n_candidates=n_candidates,
-            xi=xi,
+            n_initial_points=strategy.n_initial_points,
+            n_candidates=strategy.n_candidates,
+            xi=strategy.xi,
             acq_func=SKOPT_ACQUISITION[name],
         )
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=n_startup_trials)
+        return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=strategy.n_startup_trials)
     if name == "qmc":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.QMCSampler(qmc_type=qmc_type, scramble=True, seed=study_seed)
+            return optuna.samplers.QMCSampler(qmc_type=strategy.qmc_type, scramble=True, seed=study_seed)
     if name == "mo_nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=population_size, seed=round_seed)
+        return optuna.samplers.NSGAIISampler(population_size=strategy.population_size, seed=round_seed)
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
