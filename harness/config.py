@@ -309,6 +309,10 @@ def _option_file(group: str, option: str) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}  # type: ignore[return-value]
 
 
+# Settings of a group that every option takes, though no option's file sets them.
+EVERY_OPTION = {"strategy": ("pruner",)}
+
+
 def check_overrides_apply(overrides: list[str], cfg: Config) -> None:
     """Reject a command-line setting of an option that is not chosen (``strategy=random strategy.xi=5``):
     it would change nothing a round computes yet fork the study under a new name."""
@@ -319,7 +323,7 @@ def check_overrides_apply(overrides: list[str], cfg: Config) -> None:
         if not (sep and dot) or group not in chosen or "." in setting or setting == "name":
             continue
         option = chosen[group]
-        if setting in _option_file(group, option):
+        if setting in _option_file(group, option) or setting in EVERY_OPTION.get(group, ()):
             continue
         having = sorted(
             p.stem for p in (conf_dir() / group).glob("*.yaml") if setting in _option_file(group, p.stem)

@@ -145,3 +145,14 @@ def test_a_cost_aware_round_trains_the_epochs_batch_and_layers_it_was_given(
 def test_a_dense_model_searches_no_conv_layers(make_config):
     cfg = make_config("space=cost_aware", "model=dense_poly")
     assert "conv_layers" not in cfg.space.params and "linear_layers" in cfg.space.params
+
+
+def test_a_pruned_sweep_validates_and_runs_from_the_command_line(tmp_path):
+    from tests.conftest import TINY, run_cli
+
+    args = [*TINY, "strategy=random,tpe", "strategy.pruner=median", "dataset.validation=0.25"]
+    args += ["study.epochs=3", "study.rounds=3", f"study.storage=sqlite:///{tmp_path}/o.db"]
+    out = run_cli(["harness", "-m", *args, f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(names) == 2 and all(n.endswith("-prune_median") for n in names)

@@ -116,6 +116,14 @@ def test_bootstrap_interval_is_seeded_and_covers_the_mean():
     assert all(math.isnan(v) for v in bootstrap_ci(values[:4]))  # below 5 values: no interval
 
 
+def test_the_median_has_its_own_interval_which_an_outlier_moves_less():
+    values = np.array([10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 400.0])
+    low, high = bootstrap_ci(values, statistic="median")
+    assert 10.0 <= low <= np.median(values) <= high <= 15.0  # the 400 J seed cannot drag it
+    _, mean_high = bootstrap_ci(values)
+    assert mean_high > 60.0  # the mean's interval is pulled far up by the same seed
+
+
 def test_gqi_unit_is_kwh_and_its_sign_flips_at_one_kwh():
     assert gqi(0.9, JOULES_PER_KWH * 10) == pytest.approx(0.9 / 1.0)
     assert gqi(0.9, JOULES_PER_KWH / 10) == pytest.approx(-0.9)  # below 1 kWh: negative

@@ -48,15 +48,22 @@ MIN_SEEDS = 5
 
 
 def bootstrap_ci(
-    values: np.ndarray, *, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    values: np.ndarray,
+    *,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    statistic: str = "mean",
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean; NaN (no interval) for fewer than MIN_SEEDS values."""
+    """Percentile bootstrap interval of the mean (or the median); NaN (no interval) for fewer than
+    MIN_SEEDS values."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     if len(values) < MIN_SEEDS:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(resamples, len(values)), replace=True).mean(axis=1)
+    draws = rng.choice(values, size=(resamples, len(values)), replace=True)
+    means = np.median(draws, axis=1) if statistic == "median" else draws.mean(axis=1)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)

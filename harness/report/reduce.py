@@ -170,11 +170,14 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
 def _stats(values: pd.Series, prefix: str, seed: int) -> dict[str, float]:
     v = values.dropna().to_numpy(dtype=float)
     low, high = bootstrap_ci(v, seed=seed)
+    median_low, median_high = bootstrap_ci(v, seed=seed, statistic="median")
     return {
         f"{prefix}_mean": float(v.mean()) if len(v) else math.nan,
         f"{prefix}_median": float(np.median(v)) if len(v) else math.nan,
         f"{prefix}_ci_low": low,
         f"{prefix}_ci_high": high,
+        f"{prefix}_median_ci_low": median_low,
+        f"{prefix}_median_ci_high": median_high,
     }
 
 
