@@ -46,14 +46,19 @@ def joules(params: dict[str, float]) -> float:
 
 
 def propose(
-    strategy: str, space: dict[str, ParamRange], rounds: int, seed: int = 0
+    strategy: str,
+    space: dict[str, ParamRange],
+    rounds: int,
+    seed: int = 0,
+    study: optuna.Study | None = None,
 ) -> list[dict[str, float]]:
-    """Drive the sampler through the same ask/tell loop as the study."""
+    """Drive the sampler through the same ask/tell loop as the study (continuing ``study`` if given)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize")
+    study = study or optuna.create_study(direction="maximize")
     dists = distributions(space)
     out = []
-    for r in range(1, rounds + 1):
+    done = len(study.trials)
+    for r in range(done + 1, done + rounds + 1):
         study.sampler = make_sampler(
             StrategyConfig(strategy, n_startup_trials=3, n_candidates=500),
             SpaceConfig("test", space),
@@ -87,6 +92,18 @@ def test_same_seed_same_proposals_other_seed_other_proposals(strategy, space):
     c = propose(strategy, space, 6, seed=2)
     assert a == b
     assert a != c
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_resumed_search_proposes_what_an_uninterrupted_one_would(strategy):
+    """A new process finds the rounds so far in storage and nothing else: its next proposals match."""
+    straight = propose(strategy, COST_AWARE, 6, seed=3)
+    storage = optuna.storages.InMemoryStorage()
+    first = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    before = propose(strategy, COST_AWARE, 3, seed=3, study=first)
+    resumed = optuna.load_study(study_name="s", storage=storage)  # the sampler and its state are gone
+    after = propose(strategy, COST_AWARE, 3, seed=3, study=resumed)
+    assert before + after == straight
 
 
 def test_whole_number_grid_takes_both_bounds_and_never_repeats():
