@@ -25,8 +25,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.config import ModelConfig  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
-from harness.train import Hyperparameters, ModelSpec, prepare, train_round  # noqa: E402
+from harness.train import Hyperparameters, prepare, train_round  # noqa: E402
 
 SETTINGS = ("epochs", "batch_size", "linear_layers", "conv_layers")
 
@@ -44,7 +45,7 @@ def seconds(data, model: str, corner: dict[str, int], runs: int = 3) -> float:
 
 
 def once(data, model: str, corner: dict[str, int]) -> float:
-    spec = ModelSpec(model, corner["linear_layers"], corner.get("conv_layers", 2))
+    spec = ModelConfig(model, corner["linear_layers"], corner.get("conv_layers", 2))
     start = time.perf_counter()
     outcome = train_round(
         spec,

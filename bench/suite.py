@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.meter_overhead import measure as measure_meters  # noqa: E402
+from harness.config import ModelConfig  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
 from harness.models import build_model  # noqa: E402
 from harness.train import (  # noqa: E402
@@ -108,7 +109,7 @@ def bench_throughput(runs: int) -> list[str]:
         assert data.train_x.is_floating_point()  # both loops train on the same normalised tensors
         for name in MODELS:
             for batch in (64, 512):
-                spec = ModelSpec(name)
+                spec = ModelConfig(name)
                 ours, plain = [], []
                 for run in range(runs):
                     out = train_trial(spec, data, HP, epochs=1, batch_size=batch, seed=run)
@@ -160,7 +161,7 @@ def bench_stacking(runs: int) -> list[str]:
     rows = []
     for label, data, batch in settings:
         for name in MODELS:
-            spec = ModelSpec(name)
+            spec = ModelConfig(name)
             time_round(spec, data, batch, 2, 2)  # warm the kernels for both layouts
             plan = plan_stacking(spec, data, repetitions=8, batch_size=batch, setting="auto", memory_mb=768)
             cells = []
@@ -346,11 +347,11 @@ MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, torch
     from harness.data import load_dataset
-    from harness.train import Hyperparameters, ModelSpec, TensorData, plan_stacking, prepare, train_round
+    from harness.train import Hyperparameters, TensorData, plan_stacking, prepare, train_round
     name, repetitions, steps_images = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     data = prepare(load_dataset("synthetic", shape=(3, 32, 32), classes=10, train_size=50_000,
                                 test_size=10_000), torch.device("cpu"))
-    spec = ModelSpec(name)
+    spec = ModelConfig(name)
     plan = plan_stacking(spec, data, repetitions=repetitions, batch_size=512, setting=True, memory_mb=768)
     # Train over the first images only (a full epoch of 8 repetitions takes minutes); the whole data
     # set stays resident and evaluation covers all 10,000 test images.
@@ -493,7 +494,7 @@ def bench_headroom(runs: int) -> list[str]:
         ("1x28x28", synthetic((1, 28, 28), 4096), (1, 28, 28), 512),
     ):
         for name in MODELS:
-            spec = ModelSpec(name)
+            spec = ModelConfig(name)
             plan = plan_stacking(spec, data, repetitions=8, batch_size=batch, setting="auto", memory_mb=768)
             rates = []
             for _ in range(runs):

@@ -29,7 +29,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, StudySettings
+from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, ModelConfig, StudySettings
 from harness.data import Dataset, load_dataset, split_validation
 from harness.energy import Meter, make_meter
 from harness.energy.base import Measurement, Window
@@ -43,7 +43,6 @@ from harness.storage import open_storage
 from harness.train import (
     EpochReport,
     Hyperparameters,
-    ModelSpec,
     RoundOutcome,
     StackPlan,
     TensorData,
@@ -248,7 +247,7 @@ class _Session:
 
     cfg: Config
     study: optuna.Study
-    spec: ModelSpec
+    spec: ModelConfig
     data: TensorData
     meter: Meter
     dists: dict[str, optuna.distributions.BaseDistribution]
@@ -416,7 +415,7 @@ class _Asked:
     concurrent: int  # other metering jobs seen at the start
 
 
-def round_settings(cfg: Config, spec: ModelSpec, params: dict[str, float]) -> tuple[ModelSpec, int, int]:
+def round_settings(cfg: Config, spec: ModelConfig, params: dict[str, float]) -> tuple[ModelConfig, int, int]:
     """The network, epochs and batch size of a round: the study's, or the values the space searches
     (space=cost_aware) for this round."""
     spec = dataclasses.replace(
@@ -431,7 +430,7 @@ def round_settings(cfg: Config, spec: ModelSpec, params: dict[str, float]) -> tu
     )
 
 
-def costliest_round(cfg: Config, spec: ModelSpec) -> tuple[ModelSpec, int]:
+def costliest_round(cfg: Config, spec: ModelConfig) -> tuple[ModelConfig, int]:
     """The largest network and batch the space allows: what warm-up checks and stacking plans for."""
     most = {name: r.high for name, r in cfg.space.params.items() if name in ROUND_PARAMS}
     spec, _, batch_size = round_settings(cfg, spec, most)
@@ -640,7 +639,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         torch.set_num_threads(st.threads)
     device = pick_device(st.device)
     data, final_data = load_data(cfg, device)
-    spec = ModelSpec(cfg.model.name, cfg.model.linear_layers, cfg.model.conv_layers, cfg.model.relu)
+    spec = cfg.model
     largest, batch_size = costliest_round(cfg, spec)
     try:
         warm_up(largest, data)
@@ -673,7 +672,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
 def _run_study(
     cfg: Config,
     storage: optuna.storages.BaseStorage,
-    spec: ModelSpec,
+    spec: ModelConfig,
     data: TensorData,
     meter: Meter,
     device: torch.device,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -32,12 +32,18 @@ FUSED_ADAM = True
 EpochReport = Callable[[int, float], bool]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    linear_layers: int = 3
-    conv_layers: int = 2
-    relu: bool = True
+class ModelSpec(Protocol):
+    """The network a round trains: the configuration's ``model`` group (harness.config.ModelConfig)
+    is one; training reads nothing else of it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def linear_layers(self) -> int: ...
+    @property
+    def conv_layers(self) -> int: ...
+    @property
+    def relu(self) -> bool: ...
 
 
 @dataclass(frozen=True)

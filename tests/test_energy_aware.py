@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from harness import study as study_mod
+from harness.config import ModelConfig
 from harness.data import load_dataset
 from harness.errors import ConfigError
 from harness.report import Definitions, load, reduce_studies
-from harness.train import Hyperparameters, ModelSpec, prepare, train_round, train_trial
+from harness.train import Hyperparameters, prepare, train_round, train_trial
 
 SEEDS = [11, 22]
-SPEC = ModelSpec("dense_poly", linear_layers=2)
+SPEC = ModelConfig("dense_poly", linear_layers=2)
 
 
 def tiny_data():

@@ -11,12 +11,12 @@ import torch
 
 from harness import study as study_mod
 from harness import train
+from harness.config import ModelConfig
 from harness.data import load_dataset
 from harness.errors import ConfigError
 from harness.models import StackedLinear
 from harness.train import (
     Hyperparameters,
-    ModelSpec,
     bytes_per_copy,
     chunks,
     plan_stacking,
@@ -33,10 +33,10 @@ SEEDS = [101, 202, 303, 404]
 ACCURACY_TOLERANCE = 2 / 128
 
 SPECS = [
-    ModelSpec("dense_poly", linear_layers=3),
-    ModelSpec("dense_linear", linear_layers=4),
-    ModelSpec("simple_cnn", linear_layers=3, conv_layers=2, relu=True),
-    ModelSpec("simple_cnn", linear_layers=2, conv_layers=1, relu=False),
+    ModelConfig("dense_poly", linear_layers=3),
+    ModelConfig("dense_linear", linear_layers=4),
+    ModelConfig("simple_cnn", linear_layers=3, conv_layers=2, relu=True),
+    ModelConfig("simple_cnn", linear_layers=2, conv_layers=1, relu=False),
 ]
 
 
@@ -99,7 +99,7 @@ def test_repetition_r_starts_from_the_weights_sequential_repetition_r_would(spec
 
 def test_one_diverging_repetition_fails_the_round_and_leaves_the_others_alone(monkeypatch):
     data = tiny_data()
-    spec = ModelSpec("dense_poly")
+    spec = ModelConfig("dense_poly")
     real = train.stacked_model
     poisoned = []
 
@@ -138,7 +138,13 @@ def test_a_failure_in_a_later_chunk_is_numbered_within_the_round(monkeypatch):
 
     monkeypatch.setattr(train, "stacked_model", poison_later_chunk)
     outcome = train_round(
-        ModelSpec("dense_poly"), data, Hyperparameters(lr=1e-3), epochs=1, batch_size=32, seeds=SEEDS, stack=2
+        ModelConfig("dense_poly"),
+        data,
+        Hyperparameters(lr=1e-3),
+        epochs=1,
+        batch_size=32,
+        seeds=SEEDS,
+        stack=2,
     )
     assert calls == [SEEDS[:2], SEEDS[2:]]
     assert outcome.reason == "repetition 4: diverged at epoch 1"
@@ -147,7 +153,7 @@ def test_a_failure_in_a_later_chunk_is_numbered_within_the_round(monkeypatch):
 
 def test_a_learning_rate_that_overflows_fails_the_stacked_round():
     outcome = train_round(
-        ModelSpec("simple_cnn"),
+        ModelConfig("simple_cnn"),
         tiny_data(),
         Hyperparameters(lr=1e30),
         epochs=3,
@@ -168,7 +174,7 @@ def test_chunks_are_as_equal_as_possible():
 
 def test_the_memory_cap_splits_the_repetitions_into_chunks():
     data = tiny_data()
-    spec = ModelSpec("dense_linear")
+    spec = ModelConfig("dense_linear")
     per_copy = bytes_per_copy(spec, data, 32)
     # Room for three copies: 8 repetitions train as 3 + 2 + 3, never more than 3 at once.
     cap_mb = 3.5 * per_copy / 2**20
@@ -189,8 +195,8 @@ def test_the_memory_cap_splits_the_repetitions_into_chunks():
 
 def test_the_memory_estimate_grows_with_the_model_and_the_batch():
     data = tiny_data(shape=(1, 28, 28))
-    small = bytes_per_copy(ModelSpec("dense_poly"), data, 64)
-    assert bytes_per_copy(ModelSpec("dense_poly"), data, 512) > small
+    small = bytes_per_copy(ModelConfig("dense_poly"), data, 64)
+    assert bytes_per_copy(ModelConfig("dense_poly"), data, 512) > small
     # DensePolyNN on 28x28: 784*392 + 392*196 + 196*10 weights (+ biases), 16 bytes each with
     # gradient and Adam's two moments.
     weights = 784 * 392 + 392 + 392 * 196 + 196 + 196 * 10 + 10
@@ -201,20 +207,20 @@ def test_auto_stacks_what_fits_the_cache_and_says_why(monkeypatch):
     data = tiny_data()
     monkeypatch.setattr(train, "last_level_cache_bytes", lambda: 64 * 2**20)
     plan = plan_stacking(
-        ModelSpec("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
+        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
     )
     assert plan.stack == 8 and plan.setting == "auto" and plan.why.startswith("auto: 8 repetitions together")
     monkeypatch.setattr(train, "last_level_cache_bytes", lambda: 1024)
     plan = plan_stacking(
-        ModelSpec("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
+        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
     )
     assert plan.stack == 1 and "last-level cache" in plan.why
     forced = plan_stacking(
-        ModelSpec("dense_poly"), data, repetitions=8, batch_size=32, setting=True, memory_mb=768
+        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting=True, memory_mb=768
     )
     assert forced.stack == 8  # true ignores the cache, only the memory cap applies
     off = plan_stacking(
-        ModelSpec("dense_poly"), data, repetitions=8, batch_size=32, setting=False, memory_mb=768
+        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting=False, memory_mb=768
     )
     assert off.stack == 1
 
