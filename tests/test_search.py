@@ -163,3 +163,37 @@ def test_expected_improvement_per_joule_is_told_each_round_s_joules(monkeypatch)
     for params, (neg_accuracy, log_cost) in zip(proposals[:3], ys, strict=True):
         assert neg_accuracy == pytest.approx(-objective(params))
         assert log_cost == pytest.approx(math.log(1000 * joules(params)))
+
+
+@pytest.mark.parametrize("strategy", ["bayes_pi", "bayes_eipj"])
+def test_a_pruned_round_is_told_to_the_surrogate_at_its_last_reported_accuracy(monkeypatch, strategy):
+    from skopt import Optimizer
+
+    told = []
+    real_tell = Optimizer.tell
+
+    def spy(self, x, y, *args, **kwargs):  # the library boundary: what scikit-optimize receives
+        told.append((x, y))
+        return real_tell(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Optimizer, "tell", spy)
+    study = optuna.create_study(direction="maximize")
+    dists = distributions(LOG3)
+    params = [{"lr": 1e-3, "beta1": 0.9, "beta2": 0.99}, {"lr": 0.05, "beta1": 0.2, "beta2": 0.85}]
+    study.enqueue_trial(params[0])
+    study.enqueue_trial(params[1])
+    done = study.ask(dists)
+    done.set_user_attr("energy_j", 30.0)
+    study.tell(done, 0.9)
+    pruned = study.ask(dists)
+    pruned.report(0.3, 1)
+    pruned.report(0.25, 2)
+    pruned.set_user_attr("energy_j", 8.0)  # stopped early: cheaper than a full round
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    propose(strategy, LOG3, 1, seed=0, study=study)
+    xs, ys = told[-1]
+    assert xs[1] == [params[1][k] for k in sorted(params[1])]
+    if strategy == "bayes_eipj":
+        assert ys == [[-0.9, pytest.approx(math.log(30_000))], [-0.25, pytest.approx(math.log(8_000))]]
+    else:
+        assert ys == [-0.9, -0.25]

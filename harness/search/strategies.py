@@ -34,7 +34,8 @@ class SkoptGPSampler(BaseSampler):
     scikit-optimize's Optimizer (Matern kernel with bounded length scales, Gaussian noise, normalised
     targets: a pinned surrogate, unlike the published notebook's default GaussianProcessRegressor),
     acquisition maximised over ``n_candidates`` uniform random points. Refitted each round from the
-    completed trials in storage; accuracy is maximised, so the GP is told its negative.
+    completed trials in storage, and the pruned ones at the last accuracy they reported; accuracy is
+    maximised, so the GP is told its negative.
 
     ``EIps`` divides expected improvement by the expected cost of a point, from a second GP fitted to
     the log of each round's cost. scikit-optimize made it for seconds; here the cost is the round's
@@ -98,8 +99,9 @@ class SkoptGPSampler(BaseSampler):
         per_joule = self._acq_func.endswith("ps")
         xs: list[list[float]] = []
         ys: list[Any] = []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.value is None or not all(n in t.params for n in names):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            value = _score(t)
+            if value is None or not all(n in t.params for n in names):
                 continue
             joules = t.user_attrs.get(ENERGY_ATTR)
             if per_joule and not (isinstance(joules, (int, float)) and joules > 0):
@@ -108,7 +110,7 @@ class SkoptGPSampler(BaseSampler):
             if all(r.low <= v <= upper(r) for r, v in zip(self._params.values(), x, strict=True)):
                 xs.append(x)
                 cost = float(np.log(1000.0 * joules)) if isinstance(joules, (int, float)) else None
-                ys.append([-float(t.value), cost] if per_joule else -float(t.value))
+                ys.append([-value, cost] if per_joule else -value)
         optimizer = self._optimizer()
         with warnings.catch_warnings():
             # skopt warns when the random candidates repeat a told point; that is harmless here.
@@ -127,6 +129,16 @@ class SkoptGPSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def _score(trial: FrozenTrial) -> float | None:
+    """A round's accuracy for the surrogate: its final one, or for a pruned round the last accuracy it
+    reported (lower than it would have reached, which is why it was stopped). Without either: None."""
+    if trial.state == TrialState.COMPLETE:
+        return None if trial.value is None else float(trial.value)
+    if trial.intermediate_values:
+        return float(trial.intermediate_values[max(trial.intermediate_values)])
+    return None
 
 
 SkoptPISampler = SkoptGPSampler  # the paper's: acq_func="PI", the default
