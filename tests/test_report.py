@@ -629,3 +629,29 @@ def test_the_corrected_protocol_s_test_accuracy_is_compared_over_seeds(tmp_path)
     rows = compare_strategies(summary)
     (row,) = rows[rows["metric"] == "test_accuracy"].to_dict("records")
     assert row["pairs"] == 5 and verdict(pd.Series(row)) == "bayes finds higher"
+
+
+def test_every_strategy_has_its_own_colour_and_a_pruned_variant_is_its_strategy_dashed():
+    from harness.report.plots import STRATEGY_ORDER, _colour, _line_style
+
+    colours = [_colour(s) for s in STRATEGY_ORDER]
+    assert len(set(colours)) == len(colours)
+    assert _colour("bayes_pi+median") == _colour("bayes_pi") and _line_style("bayes_pi+median") == "--"
+    assert _colour("someone_elses") != (0.3, 0.3, 0.3) and _colour("someone_elses") == _colour(
+        "someone_elses"
+    )
+
+
+def test_figures_say_what_the_rounds_were_scored_on_and_drop_the_noise_note_where_cost_is_searched(tmp_path):
+    from harness.report.plots import _searches_cost, convergence_figure, plot_pareto
+
+    validated = table("d-m-random-s-s0-val0.2", [0.5, 0.6, 0.7], [1.0, 8.0, 3.0])
+    validated = validated.assign(study="d-m-random-s-s0-val0.2", p_epochs=[1, 4, 2])
+    loaded = load([write(validated, tmp_path / "v.csv")]).trials
+    fig = convergence_figure(loaded, by="energy")
+    assert fig.axes[0].get_ylabel() == "best-so-far validation accuracy"
+    plot_pareto(loaded, tmp_path, svg=False)
+    plain = load([write(table("a", [0.5, 0.6, 0.7], [7.0, 9.9, 7.2]), tmp_path / "p.csv")]).trials
+    assert convergence_figure(plain, by="energy").axes[0].get_ylabel() == "best-so-far test accuracy"
+    # Rounds that train other epochs differ in energy by design: no "that is noise" note there.
+    assert _searches_cost(loaded) and not _searches_cost(plain)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,20 +17,52 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 from harness.atomic import replacing
 from harness.report.load import STUDY_KEY
 from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
 
-STRATEGY_ORDER = ("grid", "random", "bayes", "bayes_pi", "tpe", "qmc", "bayes_ei", "bayes_eipj")
+STRATEGY_ORDER = (
+    "grid",
+    "random",
+    "bayes",
+    "bayes_pi",
+    "tpe",
+    "qmc",
+    "bayes_ei",
+    "bayes_eipj",
+    "mo_gp",
+    "mo_nsga2",
+)
 COLOURS = {s: matplotlib.colormaps["tab10"](i)[:3] for i, s in enumerate(STRATEGY_ORDER)}
 GRID_POINTS = 300
+# Round settings a space may search (harness/config.py ROUND_PARAMS): where a panel's rounds vary them,
+# a round's energy is the configuration's, not only the meter's noise.
+ROUND_SETTING_COLUMNS = ("p_epochs", "p_batch_size", "p_linear_layers", "p_conv_layers")
 
 
 def _colour(strategy: str) -> tuple[float, float, float]:
-    return COLOURS.get(strategy, (0.3, 0.3, 0.3))
+    """One colour per strategy; a pruned variant (``bayes_pi+median``) keeps its strategy's colour and
+    is drawn dashed. A strategy from outside the list gets a stable colour of its own, never grey."""
+    base = strategy.split("+")[0]
+    if base in COLOURS:
+        return COLOURS[base]
+    return matplotlib.colormaps["Dark2"](zlib.crc32(base.encode()) % 8)[:3]
+
+
+def _line_style(strategy: str) -> str:
+    return "--" if "+" in strategy else "-"
+
+
+def _score_label(frame: pd.DataFrame, what: str) -> str:
+    """What the rounds were scored on: the validation split where the studies carved one (their
+    settings name it, ``val0.2``), the test set otherwise."""
+    tokens = frame.get("settings", pd.Series(dtype=str)).astype(str).str.split("-")
+    validated = tokens.map(lambda ts: any(t.startswith("val") for t in ts))
+    split = "validation" if len(validated) and validated.all() else "test"
+    return f"{what} {split} accuracy"
 
 
 def _strategies(frame: pd.DataFrame) -> list[str]:
@@ -107,7 +140,7 @@ def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label:
     spread = n >= MIN_SEEDS
     if n > 1:
         label = f"{label} (median{' and IQR' if spread else ''} of n={n} seeds)"
-    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post")
+    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post", ls=_line_style(label))
     if spread:  # no band below MIN_SEEDS seeds: a quartile of 2-4 curves is one of them
         ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0, step="post")
 
@@ -154,6 +187,8 @@ def convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None 
             if by == "energy":
                 grid = np.geomspace(x.min(), x.max(), GRID_POINTS)
                 ax.set_xscale("log")
+                if grid[-1] / grid[0] >= 10:  # labelled decades; minor labels would overlap
+                    ax.xaxis.set_minor_formatter(NullFormatter())
                 ax.set_xlabel("cumulative energy (J, log scale)")
             else:
                 grid = np.arange(1, int(x.max()) + 1, dtype=float)
@@ -162,7 +197,7 @@ def convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None 
                 _band(ax, frame[frame["strategy"] == strategy], x_column, grid, strategy, _colour(strategy))
             if budget_j is not None and by == "energy":  # read each curve here: best within the budget
                 ax.axvline(budget_j, color="0.4", ls="--", lw=1, label=f"budget {budget_j:,.0f} J")
-        ax.set_ylabel("best-so-far test accuracy")
+        ax.set_ylabel(_score_label(frame, "best-so-far"))
         ax.set_title(title, fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
@@ -201,6 +236,12 @@ def energy_noise_note(frame: pd.DataFrame) -> str:
     )
 
 
+def _searches_cost(frame: pd.DataFrame) -> bool:
+    """Whether the panel's rounds vary what they compute (space=cost_aware)."""
+    columns = [c for c in ROUND_SETTING_COLUMNS if c in frame.columns]
+    return any(frame[c].nunique(dropna=True) > 1 for c in columns)
+
+
 def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
     panels = list(_panels(trials))
     fig, axes = _figure(len(panels))
@@ -208,7 +249,7 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
         for strategy in _strategies(frame):
             s = frame[frame["strategy"] == strategy]
             ax.scatter(s["energy_j"], s["accuracy"], s=14, alpha=0.6, color=_colour(strategy), label=strategy)
-        note = energy_noise_note(frame)
+        note = "" if _searches_cost(frame) else energy_noise_note(frame)
         if note:
             ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, va="bottom", color="0.3")
         fe, fa = pareto_front(frame["energy_j"].to_numpy(float), frame["accuracy"].to_numpy(float))
@@ -217,8 +258,10 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
         energies = frame["energy_j"].dropna()
         if len(energies) and energies.min() > 0 and energies.max() / energies.min() > 20:
             ax.set_xscale("log")
+            if energies.max() / energies.min() >= 10:
+                ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("energy of the round (J)")
-        ax.set_ylabel("test accuracy of the round")
+        ax.set_ylabel(_score_label(frame, "round's"))
         ax.set_title(title, fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
