@@ -146,17 +146,23 @@ def test_model_based_strategies_beat_random_draws_on_a_smooth_objective(strategy
     assert guided[5] > random[5]  # medians of the last ten rounds
 
 
-def test_expected_improvement_per_joule_is_told_each_round_s_joules(monkeypatch):
+@pytest.fixture
+def told(monkeypatch) -> list:
+    """What scikit-optimize's Optimizer is told, fit by fit: the library boundary."""
     from skopt import Optimizer
 
-    told = []
+    seen: list = []
     real_tell = Optimizer.tell
 
-    def spy(self, x, y, *args, **kwargs):  # the library boundary: what scikit-optimize receives
-        told.append((x, y))
+    def spy(self, x, y, *args, **kwargs):
+        seen.append((x, y))
         return real_tell(self, x, y, *args, **kwargs)
 
     monkeypatch.setattr(Optimizer, "tell", spy)
+    return seen
+
+
+def test_expected_improvement_per_joule_is_told_each_round_s_joules(told):
     proposals = propose("bayes_eipj", LOG3, 4, seed=1)
     _xs, ys = told[-1]  # the last round's fit: every earlier round, as [-accuracy, log(millijoules)]
     assert len(ys) == 3
@@ -166,17 +172,7 @@ def test_expected_improvement_per_joule_is_told_each_round_s_joules(monkeypatch)
 
 
 @pytest.mark.parametrize("strategy", ["bayes_pi", "bayes_eipj"])
-def test_a_pruned_round_is_told_to_the_surrogate_at_its_last_reported_accuracy(monkeypatch, strategy):
-    from skopt import Optimizer
-
-    told = []
-    real_tell = Optimizer.tell
-
-    def spy(self, x, y, *args, **kwargs):  # the library boundary: what scikit-optimize receives
-        told.append((x, y))
-        return real_tell(self, x, y, *args, **kwargs)
-
-    monkeypatch.setattr(Optimizer, "tell", spy)
+def test_a_pruned_round_is_told_to_the_surrogate_at_its_last_reported_accuracy(told, strategy):
     study = optuna.create_study(direction="maximize")
     dists = distributions(LOG3)
     params = [{"lr": 1e-3, "beta1": 0.9, "beta2": 0.99}, {"lr": 0.05, "beta1": 0.2, "beta2": 0.85}]
