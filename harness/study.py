@@ -313,6 +313,10 @@ def _mark_interrupted(
     study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
 
 
+def _say_rerun(name: str, rounds: int) -> None:
+    print(f"{name}: re-running {rounds} interrupted round(s)", file=sys.stderr, flush=True)
+
+
 def _claim(session: _Session) -> tuple[int, _Asked] | None:
     """Ask the strategy for the lowest round nobody holds and claim it (see harness/workers.py).
     None when every round is recorded; waits while the only rounds left run on other workers."""
@@ -321,11 +325,7 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
     waiting_said = False
     while True:
         if taken_over := workers.recover():
-            print(
-                f"{study.study_name}: re-running {taken_over} interrupted round(s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            _say_rerun(study.study_name, taken_over)
         trials = study.get_trials(deepcopy=False)
         if len({r.round for t in trials if (r := _record_of(t)) is not None}) >= st.rounds:
             return None
@@ -430,11 +430,11 @@ def round_settings(cfg: Config, spec: ModelConfig, params: dict[str, float]) -> 
     )
 
 
-def costliest_round(cfg: Config, spec: ModelConfig) -> tuple[ModelConfig, int]:
-    """The largest network and batch the space allows: what warm-up checks and stacking plans for."""
+def costliest_round(cfg: Config, spec: ModelConfig) -> tuple[ModelConfig, int, int]:
+    """The largest network, epochs and batch the space allows: what warm-up checks, stacking plans
+    for and a pruner counts its steps up to."""
     most = {name: r.high for name, r in cfg.space.params.items() if name in ROUND_PARAMS}
-    spec, _, batch_size = round_settings(cfg, spec, most)
-    return spec, batch_size
+    return round_settings(cfg, spec, most)
 
 
 def _train_configuration(
@@ -640,7 +640,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     device = pick_device(st.device)
     data, final_data = load_data(cfg, device)
     spec = cfg.model
-    largest, batch_size = costliest_round(cfg, spec)
+    largest, _, batch_size = costliest_round(cfg, spec)
     try:
         warm_up(largest, data)
     except ValueError as exc:
@@ -686,8 +686,8 @@ def _run_study(
     st = cfg.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
-    epochs = cfg.space.params.get("epochs")
-    study.pruner = make_pruner(cfg.strategy.pruner, int(epochs.high) if epochs else st.epochs)
+    _, max_epochs, _ = costliest_round(cfg, spec)
+    study.pruner = make_pruner(cfg.strategy.pruner, max_epochs)
     name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
     study.set_user_attr("machine", info)
@@ -712,7 +712,7 @@ def _run_study(
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(_records_for_dir(study, run_dir, workers.me))
     if queued:
-        print(f"{name}: re-running {queued} interrupted round(s)", file=sys.stderr)
+        _say_rerun(name, queued)
     if stacking.stacked and st.progress:
         print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
     session = _Session(

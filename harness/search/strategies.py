@@ -141,9 +141,6 @@ def _score(trial: FrozenTrial) -> float | None:
     return None
 
 
-SkoptPISampler = SkoptGPSampler  # the paper's: acq_func="PI", the default
-
-
 class PaperGridSampler(optuna.samplers.GridSampler):
     """Optuna's GridSampler without its end-of-grid ``Study.stop()``.
 
