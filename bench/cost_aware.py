@@ -25,8 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.config import ModelConfig  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
+from harness.config.options import make  # noqa: E402
 from harness.train import Hyperparameters, prepare, train_round  # noqa: E402
 
 SETTINGS = ("epochs", "batch_size", "linear_layers", "conv_layers")
@@ -45,7 +44,8 @@ def seconds(data, model: str, corner: dict[str, int], runs: int = 3) -> float:
 
 
 def once(data, model: str, corner: dict[str, int]) -> float:
-    spec = ModelConfig(model, corner["linear_layers"], corner.get("conv_layers", 2))
+    layers = {k: v for k, v in corner.items() if k in ("linear_layers", "conv_layers")}
+    spec = make("model", model, **layers)
     start = time.perf_counter()
     outcome = train_round(
         spec,
@@ -70,11 +70,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    sets = {"digits": load_dataset("digits")}
+    sets = {"digits": make("dataset", "digits").load()}
     try:
-        sets["fashion_mnist"] = load_dataset(
-            "fashion_mnist", download=False, train_size=args.train_size, test_size=2000, progress=False
-        )
+        fashion = make("dataset", "fashion_mnist", download=False, train_size=args.train_size, test_size=2000)
+        sets["fashion_mnist"] = fashion.load(progress=False)
     except Exception as exc:
         print(f"fashion_mnist skipped: {exc} (make data installs it)", file=sys.stderr)
     print("| data set | model | cheapest corner | s | costliest corner | s | ratio |")

@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.meter_overhead import measure as measure_meters  # noqa: E402
-from harness.config import ModelConfig  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
+from harness.config.options import make  # noqa: E402
 from harness.models import build_model  # noqa: E402
 from harness.train import (  # noqa: E402
     Hyperparameters,
@@ -61,12 +60,13 @@ def median(values: list[float]) -> float:
 
 
 def synthetic(shape: tuple[int, int, int], train_size: int, test_size: int = 512) -> TensorData:
-    data = load_dataset("synthetic", shape=shape, classes=10, train_size=train_size, test_size=test_size)
+    synthetic = {"shape": list(shape), "classes": 10, "train_size": train_size, "test_size": test_size}
+    data = make("dataset", "synthetic", **synthetic).load()
     return prepare(data, torch.device("cpu"))
 
 
 def digits() -> TensorData:
-    return prepare(load_dataset("digits"), torch.device("cpu"))
+    return prepare(make("dataset", "digits").load(), torch.device("cpu"))
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -109,7 +109,7 @@ def bench_throughput(runs: int) -> list[str]:
         assert data.train_x.is_floating_point()  # both loops train on the same normalised tensors
         for name in MODELS:
             for batch in (64, 512):
-                spec = ModelConfig(name)
+                spec = make("model", name)
                 ours, plain = [], []
                 for run in range(runs):
                     out = train_trial(spec, data, HP, epochs=1, batch_size=batch, seed=run)
@@ -161,7 +161,7 @@ def bench_stacking(runs: int) -> list[str]:
     rows = []
     for label, data, batch in settings:
         for name in MODELS:
-            spec = ModelConfig(name)
+            spec = make("model", name)
             time_round(spec, data, batch, 2, 2)  # warm the kernels for both layouts
             plan = plan_stacking(spec, data, repetitions=8, batch_size=batch, setting="auto", memory_mb=768)
             cells = []
@@ -198,24 +198,22 @@ def bench_stacking(runs: int) -> list[str]:
 def bench_ask(runs: int) -> list[str]:
     import optuna
 
-    from harness.config import SpaceConfig, StrategyConfig, from_container, schema_defaults
-    from harness.search import distributions, make_sampler
+    from harness.config import SpaceConfig
+    from harness.search.space import distributions
     from harness.search.strategies import derive_seed
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    tree = schema_defaults()
-    tree["space"] = {
-        "name": "paper5",
-        "params": {
+    space = SpaceConfig(
+        name="paper5",
+        params={
             "lr": {"low": 1e-5, "high": 0.1},
             "beta1": {"low": 0.1, "high": 1.0},
             "beta2": {"low": 0.8, "high": 1.0},
             "epsilon": {"low": 1e-9, "high": 1e-7},
             "weight_decay": {"low": 0.0, "high": 0.1},
         },
-        "grid_points": 5,
-    }
-    space: SpaceConfig = from_container(tree).space
+        grid_points=5,
+    )
     dists = distributions(space.params)
     work = Path(tempfile.mkdtemp(prefix="ask-bench-"))
     rows = []
@@ -226,8 +224,8 @@ def bench_ask(runs: int) -> list[str]:
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
             # Earlier rounds: the strategy's own proposals, scored by a smooth synthetic objective.
             for r in range(1, rounds):
-                study.sampler = make_sampler(
-                    StrategyConfig(name), space, study_seed=0, round_seed=derive_seed(0, 0, r)
+                study.sampler = make("strategy", name).sampler(
+                    space, study_seed=0, round_seed=derive_seed(0, 0, r)
                 )
                 trial = study.ask(dists)
                 study.tell(
@@ -236,8 +234,8 @@ def bench_ask(runs: int) -> list[str]:
             times = []
             for run in range(runs):
                 start = time.perf_counter()
-                study.sampler = make_sampler(
-                    StrategyConfig(name), space, study_seed=0, round_seed=derive_seed(0, 0, rounds, run)
+                study.sampler = make("strategy", name).sampler(
+                    space, study_seed=0, round_seed=derive_seed(0, 0, rounds, run)
                 )
                 trial = study.ask(dists)
                 times.append(time.perf_counter() - start)
@@ -346,12 +344,13 @@ def bench_meter(runs: int) -> list[str]:
 MEMORY_SCRIPT = textwrap.dedent(
     """
     import json, resource, sys, torch
-    from harness.data import load_dataset
+    from harness.config.options import make
     from harness.train import Hyperparameters, TensorData, plan_stacking, prepare, train_round
     name, repetitions, steps_images = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    data = prepare(load_dataset("synthetic", shape=(3, 32, 32), classes=10, train_size=50_000,
-                                test_size=10_000), torch.device("cpu"))
-    spec = ModelConfig(name)
+    cifar_shaped = make("dataset", "synthetic", shape=[3, 32, 32], classes=10, train_size=50_000,
+                        test_size=10_000)
+    data = prepare(cifar_shaped.load(), torch.device("cpu"))
+    spec = make("model", name)
     plan = plan_stacking(spec, data, repetitions=repetitions, batch_size=512, setting=True, memory_mb=768)
     # Train over the first images only (a full epoch of 8 repetitions takes minutes); the whole data
     # set stays resident and evaluation covers all 10,000 test images.
@@ -494,7 +493,7 @@ def bench_headroom(runs: int) -> list[str]:
         ("1x28x28", synthetic((1, 28, 28), 4096), (1, 28, 28), 512),
     ):
         for name in MODELS:
-            spec = ModelConfig(name)
+            spec = make("model", name)
             plan = plan_stacking(spec, data, repetitions=8, batch_size=batch, setting="auto", memory_mb=768)
             rates = []
             for _ in range(runs):

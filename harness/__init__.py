@@ -3,7 +3,10 @@
 Map of the package (arrows are the only imports allowed between parts):
 
     __main__   Hydra entry point: compose, validate, call ``study.run``      -> config, study, storage, sweep
-    config     dataclass schema of every config group, one-line validation
+    config/    the configuration: a typed schema per option of each group (registered in Hydra's
+               ConfigStore), which checks itself, gives its part of the study's fingerprint and
+               builds its object (sampler, meter, data set, network); one-line validation
+               -> search, energy, data, models
     study      the round loop, resume, trial records
                -> search, train, energy, data, models, records, storage, workers, atomic
     workers    several workers on one study: round claims, heartbeats, abandoned rounds
@@ -11,11 +14,11 @@ Map of the package (arrows are the only imports allowed between parts):
     storage    opening SQLite, journal and database-server storages        -> workers
     sweep      a Hydra callback: a sweep goes on past failed jobs and lists them
     atomic     whole-or-nothing files and whole appended lines
-    train      one trial: build model, train with Adam, evaluate             -> models, data
+    train      one trial: train the model it is given with Adam, evaluate   -> models, data
     models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
     data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums
     energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
-    search/    spaces (config -> distributions and grids), strategies (Optuna samplers)  -> config
+    search/    spaces (ranges -> distributions and grids), samplers beyond Optuna's (scikit-optimize)
     records    the trials.csv contract: column names, writing and reading rows    -> atomic
     machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)

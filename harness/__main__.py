@@ -19,14 +19,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import (
-    ParamRange,
-    check_overrides_apply,
-    conf_dir,
-    from_container,
-    register_configs,
-    schema_defaults,
-)
+from harness.config import ParamRange, conf_dir, explain, from_container, group_settings, register_configs
+from harness.config.options import SCHEMAS
 from harness.errors import HarnessError, Interrupted
 
 HELP = """harness: one energy-metered hyperparameter-search study (a Hydra app).
@@ -72,6 +66,33 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+# Hydra's flags that take a value: --cfg job, --package db, --config-name ...
+FLAGS_WITH_VALUE: tuple[str, ...] = (
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+)
+FLAGS_WITH_VALUE += ("--config-dir", "-cd", "--experimental-rerun", "--shell-completion", "-sc")
+
+
+def overrides_of(args: list[str]) -> list[str]:
+    """The command line's overrides (``key=value``, ``group=option``), without Hydra's flags."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in FLAGS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
 def check_group_choices(argv: list[str]) -> None:
     """Reject an unknown option of a config group before Hydra (which would exit 1 with a trace hint)."""
     for arg in argv:
@@ -87,34 +108,29 @@ def check_group_choices(argv: list[str]) -> None:
 
 def check_keys(argv: list[str]) -> None:
     """Reject a misspelt setting (``study.epoch=3``) in one line, with the nearest real name, before
-    Hydra (which would exit 1 with a trace hint). Hydra's own keys and ``+key`` additions pass."""
+    Hydra (which would exit 1 with a trace hint). Hydra's own keys and ``+key`` additions pass; a
+    setting that only another option of its group has is told once the options are composed."""
     import difflib
 
-    schema = schema_defaults()
+    settings = group_settings()
+    range_fields = [f.name for f in dataclasses.fields(ParamRange)]
     for arg in argv:
         key, sep, _ = arg.partition("=")
         if not sep or key.startswith(("+", "~", "hydra")) or "/" in key or key in GROUPS:
             continue
         parts = key.split(".")
-        known: list[str] = list(schema)
-        node: object = schema
-        for depth, part in enumerate(parts):
-            if parts[:2] == ["space", "params"] and depth >= 2:
-                if depth == 2:
-                    continue  # a hyperparameter's name: checked with the space, once composed
-                known = [f.name for f in dataclasses.fields(ParamRange)]  # space.params.<name>.<field>
-            elif isinstance(node, dict):
-                known = list(node)
-            else:
-                break
-            if part not in known:
-                where = ".".join(parts[:depth]) or "the configuration"
-                near = difflib.get_close_matches(part, known, n=1)
-                hint = f"did you mean {'.'.join([*parts[:depth], near[0]])}? " if near else ""
-                fail(f"{key}: {where} has no setting {part!r}; {hint}`harness --help` lists every setting")
-            node = node.get(part) if isinstance(node, dict) else None
-            if depth == 3:
-                break
+        # The names each level may take; None: a hyperparameter's, checked with the composed space.
+        levels: list[list[str] | None] = [list(settings), settings.get(parts[0], [])]
+        if parts[:2] == ["space", "params"]:
+            levels += [None, range_fields]
+        for depth, part in enumerate(parts[: len(levels)]):
+            known = levels[depth]
+            if known is None or part in known:
+                continue
+            where = ".".join(parts[:depth]) or "the configuration"
+            near = difflib.get_close_matches(part, known, n=1)
+            hint = f"did you mean {'.'.join([*parts[:depth], near[0]])}? " if near else ""
+            fail(f"{key}: {where} has no setting {part!r}; {hint}`harness --help` lists every setting")
 
 
 def one_line(exc: BaseException) -> str:
@@ -145,7 +161,6 @@ def app(cfg: DictConfig) -> float | None:
     sweep.clear_failed(job_dir)
     try:
         config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-        check_overrides_apply(list(hydra_cfg.overrides.task), config)
         result = study.run(config, job_dir)
     except Interrupted as exc:
         print(f"harness: {exc}", file=sys.stderr)
@@ -197,15 +212,17 @@ def sweep_jobs(args: list[str]) -> list[list[str]]:
     """Every job of a multirun as its list of overrides, as Hydra's basic sweeper will launch them:
     the command line's fixed overrides, then one value of each sweep (the command line's, and those
     of ``hydra.sweeper.params`` in the configuration, the command line winning on a shared key).
-    A single run is one job."""
-    from hydra import compose, initialize_config_dir
+    A single run is one job. Called where Hydra is initialised (``initialize_config_dir``)."""
+    from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
-    given = parser.parse_overrides([a for a in args if not a.startswith("-")])
+    given = parser.parse_overrides(overrides_of(args))
     fixed = [str(o.input_line) for o in given if not o.is_sweep_override()]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+    # Only Hydra's own settings and the group choices (an experiment's sweep) are read from it: a
+    # setting of one option would not compose onto the default option of its group.
+    shaping = [o for o in fixed if "." not in o.partition("=")[0] or o.lstrip("+~").startswith("hydra.")]
+    base = compose(config_name="config", overrides=shaping, return_hydra_config=True)
     multirun = "-m" in args or "--multirun" in args or str(base.hydra.mode) == "RunMode.MULTIRUN"
     if not multirun:
         return [fixed]
@@ -222,29 +239,54 @@ def sweep_jobs(args: list[str]) -> list[list[str]]:
     return [fixed + list(combo) for combo in itertools.product(*choices)]
 
 
-def validate_sweep(args: list[str]) -> None:
-    """Compose and validate every job before the first one trains: one invalid job stops the sweep
-    with one line naming it, exit status 2, and no study created."""
+def composition_error(exc: Exception, job: list[str]) -> str:
+    """One line for Hydra's failure to compose a job: for a setting of the wrong type, or one the
+    chosen option does not have, OmegaConf's error about it, explained (harness.config.explain)."""
+    from hydra import compose
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    if cause is None:
+        return str(exc).strip().splitlines()[0]
+    group = str(getattr(cause, "full_key", "") or "").partition(".")[0]
+    chosen = {}
+    if group in SCHEMAS:  # which option the job chose: compose it without its settings of that group
+        others = [o for o in job if not o.lstrip("+~").startswith(f"{group}.")]
+        with contextlib.suppress(Exception):
+            chosen[group] = str(compose(config_name="config", overrides=others)[group].name)
+    return explain(cause, chosen=chosen)
+
+
+def validate_jobs(args: list[str], *, values: bool = True) -> None:
+    """Compose every job (and with ``values``, validate it) before the first one trains: an invalid
+    job stops the run or the sweep with one line naming it, exit status 2, and no study created."""
     from hydra import compose, initialize_config_dir
 
-    try:
-        jobs = sweep_jobs(args)
-    except Exception:  # Hydra's override grammar and composition errors: Hydra itself reports them
-        return
-    if len(jobs) < 2:
-        return  # a single study is validated where it runs, before it is created
-    storages = set()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        try:
+            jobs = sweep_jobs(args)
+        except Exception as exc:  # the override grammar, or composing the fixed settings
+            fixed = [a for a in overrides_of(args) if "," not in a]
+            fail(composition_error(exc, fixed))
+        storages = set()
         for job in jobs:
+            where = f"sweep job {' '.join(job)}: " if len(jobs) > 1 else ""
+            after = "; no job was run" if len(jobs) > 1 else ""
             try:
                 cfg = compose(config_name="config", overrides=job)
+            except Exception as exc:
+                fail(f"{where}{composition_error(exc, job)}{after}")
+            if not values:
+                continue
+            try:
                 config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-                check_overrides_apply(job, config)
             except HarnessError as exc:
-                fail(f"sweep job {' '.join(job)}: {exc}; no job was run")
-            except Exception as exc:  # a composition error of this job
-                fail(f"sweep job {' '.join(job)}: {str(exc).splitlines()[0]}; no job was run")
+                fail(f"{where}{exc}{after}")
             storages.add(config.study.storage)
+    if len(jobs) < 2:
+        return  # a single study opens its storage where it runs
     # Each storage is created here, once: parallel jobs (hydra/launcher=joblib) that all find a new
     # database would otherwise race to create its tables.
     from harness.storage import open_storage
@@ -259,15 +301,13 @@ def validate_sweep(args: list[str]) -> None:
 def main() -> None:
     args = sys.argv[1:]
     check_group_choices(args)
-    check_keys([a for a in args if not a.startswith("-")])
+    check_keys(overrides_of(args))
     if "--help" in args or "-h" in args:
-        print_help([a for a in args if a not in ("--help", "-h") and not a.startswith("-")])
+        print_help(overrides_of(args))
         return
-    inspecting = any(a in args for a in ("--cfg", "-c", "--info", "--hydra-help", "--shell-completion"))
-    # A multirun is asked for with -m, or by a preset (experiment=main sets hydra.mode=MULTIRUN).
-    maybe_sweep = any(a in ("-m", "--multirun") or a.startswith(("experiment=", "hydra.mode=")) for a in args)
-    if maybe_sweep and not inspecting:
-        validate_sweep(args)
+    if not any(a in args for a in ("--info", "--hydra-help", "--shell-completion")):
+        # Hydra would report a setting of the wrong type, or of an option not chosen, with exit 1.
+        validate_jobs(args, values=not any(a in args for a in ("--cfg", "-c")))
     app()
     from harness import sweep
 

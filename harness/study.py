@@ -29,16 +29,18 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, ModelConfig, StudySettings
-from harness.data import Dataset, load_dataset, split_validation
-from harness.energy import Meter, make_meter
+from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, StudySettings
+from harness.config.meter import MeterUse
+from harness.config.options import ModelConfig
+from harness.data import Dataset, split_validation
+from harness.energy import Meter
 from harness.energy.base import Measurement, Window
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
-from harness.search import distributions, make_sampler
-from harness.search.strategies import derive_seed, make_pruner
+from harness.search.space import distributions
+from harness.search.strategies import derive_seed
 from harness.storage import open_storage
 from harness.train import (
     EpochReport,
@@ -108,20 +110,7 @@ def load_data(cfg: Config, device: torch.device) -> tuple[TensorData, Dataset | 
     """The data the rounds train and score on, and (with dataset.validation) the final split:
     the same training images scored on the test set, prepared only when the search is done."""
     d = cfg.dataset
-    shape = (d.shape[0], d.shape[1], d.shape[2]) if d.shape else None
-    data = load_dataset(
-        d.name,
-        root=d.root,
-        download=d.download,
-        url=d.url,
-        checksums=d.checksums,
-        train_size=d.train_size,
-        test_size=d.test_size,
-        shape=shape,
-        classes=d.classes,
-        seed=d.seed,
-        progress=cfg.study.progress,
-    )
+    data = d.load(progress=cfg.study.progress)
     if d.validation > 0:
         search, final = split_validation(data, d.validation, seed=d.seed)
         return prepare(search, device), final
@@ -353,9 +342,7 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
         # tell after training is a storage write.
         run_dir = str(session.run_dir.resolve())
         with meter.window() as search:
-            strategy = make_sampler(
-                s, cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no)
-            )
+            strategy = s.sampler(cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no))
             study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
             with warnings.catch_warnings():
                 # Optuna's advice for its own optimize loop; this loop beats the heart itself.
@@ -418,11 +405,8 @@ class _Asked:
 def round_settings(cfg: Config, spec: ModelConfig, params: dict[str, float]) -> tuple[ModelConfig, int, int]:
     """The network, epochs and batch size of a round: the study's, or the values the space searches
     (space=cost_aware) for this round."""
-    spec = dataclasses.replace(
-        spec,
-        linear_layers=int(params.get("linear_layers", spec.linear_layers)),
-        conv_layers=int(params.get("conv_layers", spec.conv_layers)),
-    )
+    layers: dict[str, Any] = {k: int(params[k]) for k in ("linear_layers", "conv_layers") if k in params}
+    spec = dataclasses.replace(spec, **layers)  # conv_layers: searched for SimpleCNN only
     return (
         spec,
         int(params.get("epochs", cfg.study.epochs)),
@@ -654,13 +638,11 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         memory_mb=st.stack_memory_mb,
     )
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
-    meter = make_meter(
-        cfg.meter.name,
-        watts_per_core=cfg.meter.watts_per_core,
-        powercap_root=cfg.meter.powercap_root,
-        poll_interval_s=cfg.meter.poll_interval_s,
-        cuda_indices=[device.index or 0] if device.type == "cuda" else [],
-        synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
+    meter = cfg.meter.build(
+        MeterUse(
+            cuda_indices=(device.index or 0,) if device.type == "cuda" else (),
+            synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
+        )
     )
     try:
         with ActiveJobs() as jobs:
@@ -687,14 +669,14 @@ def _run_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
     _, max_epochs, _ = costliest_round(cfg, spec)
-    study.pruner = make_pruner(cfg.strategy.pruner, max_epochs)
+    study.pruner = cfg.strategy.make_pruner(max_epochs)
     name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
     study.set_user_attr("machine", info)
     idle_power_w = study.user_attrs.get("idle_power_w")
-    if cfg.meter.idle_s > 0 and idle_power_w is None:
-        print(f"{name}: measuring idle power for {cfg.meter.idle_s:g} s", file=sys.stderr)
-        idle_power_w = measure_idle_power(meter, cfg.meter.idle_s)
+    if cfg.meter.idle_seconds > 0 and idle_power_w is None:
+        print(f"{name}: measuring idle power for {cfg.meter.idle_seconds:g} s", file=sys.stderr)
+        idle_power_w = measure_idle_power(meter, cfg.meter.idle_seconds)
         study.set_user_attr("idle_power_w", idle_power_w)
     workers = Workers(study, storage, interval=st.heartbeat_interval, grace=st.grace_period)
     queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + workers.recover()

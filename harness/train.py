@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from harness.data import Dataset
-from harness.models import StackedNet, activation_floats, build_model, parameter_bytes
+from harness.models import StackedNet, activation_floats, parameter_bytes
 
 FUSED_ADAM = True
 
@@ -33,17 +33,13 @@ EpochReport = Callable[[int, float], bool]
 
 
 class ModelSpec(Protocol):
-    """The network a round trains: the configuration's ``model`` group (harness.config.ModelConfig)
-    is one; training reads nothing else of it."""
+    """The network a round trains: an option of the configuration's ``model`` group
+    (harness/config/model.py) is one; training asks it for nothing but its network."""
 
     @property
     def name(self) -> str: ...
-    @property
-    def linear_layers(self) -> int: ...
-    @property
-    def conv_layers(self) -> int: ...
-    @property
-    def relu(self) -> bool: ...
+
+    def build(self, shape: tuple[int, int, int], classes: int) -> nn.Sequential: ...
 
 
 @dataclass(frozen=True)
@@ -117,14 +113,7 @@ def prepare(data: Dataset, device: torch.device) -> TensorData:
 
 
 def _make(spec: ModelSpec, data: TensorData) -> nn.Sequential:
-    return build_model(
-        spec.name,
-        data.shape,
-        data.classes,
-        linear_layers=spec.linear_layers,
-        conv_layers=spec.conv_layers,
-        relu=spec.relu,
-    )
+    return spec.build(data.shape, data.classes)
 
 
 def warm_up(spec: ModelSpec, data: TensorData) -> None:

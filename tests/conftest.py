@@ -18,7 +18,6 @@ SHARED = ROOT.parent / "shared"
 # Small enough that a round takes milliseconds on a CPU.
 TINY = [
     "dataset=synthetic",
-    "dataset.shape=[1,8,8]",
     "dataset.train_size=128",
     "dataset.test_size=64",
     "study.epochs=1",

@@ -89,6 +89,12 @@ BAD = [
     ),
     (["model=dense_poly", "model.relu=false"], "model.relu is a setting of model=simple_cnn only"),
     (["meter=nvml", "meter.watts_per_core=40"], "meter.watts_per_core is a setting of meter=auto/estimate"),
+    (["strategy=tpe", "strategy.xi=3"], "not of the chosen strategy=tpe"),
+    (["study.progress=maybe"], "study.progress='maybe' must be true or false"),
+    (["strategy=bayes_pi", "strategy.n_candidates=1.5"], "strategy.n_candidates=1.5 must be an integer"),
+    (["+space.params.epsilon={low:1e-9}"], "space.params.epsilon.high is missing"),
+    (["space.params.lr.log=true"], "add it with a leading +, as +space.params.lr.log="),
+    (["space.params.lr=3"], "space.params.lr=3 must be a range"),
 ]
 
 

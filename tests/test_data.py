@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import load_dataset
+from harness.config.options import make
 from harness.data.idx import FILES as FASHION_FILES
 from harness.errors import DataError
 
@@ -25,6 +25,11 @@ REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.fixture(autouse=True)
+def load(name: str, *, progress: bool = True, **settings):
+    """The data set as a study loads it: its option, with these settings."""
+    return make("dataset", name, **settings).load(progress=progress)
+
+
 def no_system_dataset(tmp_path, monkeypatch):
     """Tests see only the files they write, whether or not Debian's copy is installed here."""
     monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", tmp_path / "no-system-copy")
@@ -56,7 +61,7 @@ def fashion_files(root: Path, n_train: int = 20, n_test: int = 10) -> dict[str, 
 
 def test_fashion_mnist_reads_idx_gzip_files(tmp_path):
     sums = fashion_files(tmp_path / "fm")
-    data = load_dataset("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
+    data = load("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
     assert data.train_x.shape == (20, 1, 28, 28) and data.train_x.dtype == np.uint8
     assert data.test_x.shape == (10, 1, 28, 28)
     assert data.train_y.dtype == np.int64 and data.classes == 10
@@ -66,8 +71,8 @@ def test_fashion_mnist_reads_idx_gzip_files(tmp_path):
 
 def test_fashion_mnist_subset_takes_the_first_images(tmp_path):
     sums = fashion_files(tmp_path / "fm")
-    full = load_dataset("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
-    part = load_dataset(
+    full = load("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
+    part = load(
         "fashion_mnist",
         root=str(tmp_path / "fm"),
         download=False,
@@ -85,7 +90,7 @@ def test_corrupted_file_fails_its_checksum(tmp_path):
     blob[-5] ^= 0xFF
     target.write_bytes(bytes(blob))
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz is corrupted .*download it again"):
-        load_dataset("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
+        load("fashion_mnist", root=str(tmp_path / "fm"), download=False, checksums=sums)
 
 
 def test_truncated_idx_file_is_reported_even_when_its_checksum_is_accepted(tmp_path):
@@ -96,12 +101,12 @@ def test_truncated_idx_file_is_reported_even_when_its_checksum_is_accepted(tmp_p
         fh.write(raw[:-100])
     sums = {name: md5(root / name) for name in FASHION_FILES}
     with pytest.raises(DataError, match="header promises"):
-        load_dataset("fashion_mnist", root=str(root), download=False, checksums=sums)
+        load("fashion_mnist", root=str(root), download=False, checksums=sums)
 
 
 def test_missing_files_offline_name_the_files_and_where_to_put_them(tmp_path):
     with pytest.raises(DataError) as info:
-        load_dataset("fashion_mnist", root=str(tmp_path / "nothing"), download=False)
+        load("fashion_mnist", root=str(tmp_path / "nothing"), download=False)
     message = str(info.value)
     assert "\n" not in message
     assert "train-images-idx3-ubyte.gz" in message and str(tmp_path / "nothing") in message
@@ -111,16 +116,14 @@ def test_download_fetches_missing_files_and_verifies_them(tmp_path):
     mirror = tmp_path / "mirror"
     sums = fashion_files(mirror)
     root = tmp_path / "data"
-    data = load_dataset(
-        "fashion_mnist", root=str(root), url=mirror.as_uri() + "/", checksums=sums, progress=False
-    )
+    data = load("fashion_mnist", root=str(root), url=mirror.as_uri() + "/", checksums=sums, progress=False)
     assert len(data.train_y) == 20
     assert sorted(p.name for p in root.iterdir()) == sorted(FASHION_FILES)  # no .part left
 
 
 def test_unreachable_download_says_what_to_do(tmp_path):
     with pytest.raises(DataError, match=r"cannot download .* put the files in"):
-        load_dataset(
+        load(
             "fashion_mnist",
             root=str(tmp_path / "d"),
             url=(tmp_path / "absent").as_uri() + "/",
@@ -151,7 +154,7 @@ def write_cifar_tarball(path: Path, n: int = 6) -> dict[str, bytes]:
 def test_cifar10_reads_the_python_tarball(tmp_path):
     archive = tmp_path / "cifar-10-python.tar.gz"
     members = write_cifar_tarball(archive)
-    data = load_dataset(
+    data = load(
         "cifar10",
         root=str(tmp_path),
         download=False,
@@ -170,11 +173,11 @@ def test_cifar10_reads_the_extracted_folder_and_checks_each_batch(tmp_path):
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
         (folder / name).write_bytes(cifar_batch(4))
         sums[name] = md5(folder / name)
-    data = load_dataset("cifar10", root=str(tmp_path), download=False, checksums=sums)
+    data = load("cifar10", root=str(tmp_path), download=False, checksums=sums)
     assert data.train_x.shape == (20, 3, 32, 32)
     (folder / "test_batch").write_bytes(b"garbage")
     with pytest.raises(DataError, match="test_batch is corrupted"):
-        load_dataset("cifar10", root=str(tmp_path), download=False, checksums=sums)
+        load("cifar10", root=str(tmp_path), download=False, checksums=sums)
 
 
 def test_cifar10_damaged_tarball_is_reported(tmp_path):
@@ -182,7 +185,7 @@ def test_cifar10_damaged_tarball_is_reported(tmp_path):
     write_cifar_tarball(archive)
     archive.write_bytes(archive.read_bytes()[:200])
     with pytest.raises(DataError, match="damaged or incomplete"):
-        load_dataset(
+        load(
             "cifar10",
             root=str(tmp_path),
             download=False,
@@ -193,21 +196,21 @@ def test_cifar10_damaged_tarball_is_reported(tmp_path):
 def test_cifar10_official_checksum_rejects_a_foreign_tarball(tmp_path):
     write_cifar_tarball(tmp_path / "cifar-10-python.tar.gz")
     with pytest.raises(DataError, match="expected c58f30108f718f92721af3b95e74349a"):
-        load_dataset("cifar10", root=str(tmp_path), download=False)
+        load("cifar10", root=str(tmp_path), download=False)
 
 
 def test_digits_split_is_deterministic_and_covers_all_1797_images():
-    a = load_dataset("digits")
-    b = load_dataset("digits")
+    a = load("digits")
+    b = load("digits")
     assert a.train_x.shape == (1438, 1, 8, 8) and a.test_x.shape == (359, 1, 8, 8)
     assert np.array_equal(a.test_x, b.test_x) and np.array_equal(a.train_y, b.train_y)
     assert a.train_x.max() == 16
 
 
 def test_synthetic_is_seeded_and_shaped():
-    a = load_dataset("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=3)
-    b = load_dataset("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=3)
-    c = load_dataset("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=4)
+    a = load("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=3)
+    b = load("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=3)
+    c = load("synthetic", shape=(3, 4, 5), classes=4, train_size=10, test_size=6, seed=4)
     assert a.train_x.shape == (10, 3, 4, 5) and a.classes == 4
     assert np.array_equal(a.train_x, b.train_x) and not np.array_equal(a.train_x, c.train_x)
 
@@ -216,14 +219,14 @@ def test_debian_directory_is_searched_after_the_root(tmp_path, monkeypatch):
     system = tmp_path / "usr-share"
     sums = fashion_files(system)
     monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", system)
-    data = load_dataset("fashion_mnist", root=str(tmp_path / "empty"), download=False, checksums=sums)
+    data = load("fashion_mnist", root=str(tmp_path / "empty"), download=False, checksums=sums)
     assert len(data.train_y) == 20
 
 
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_debian_fashion_mnist_passes_the_known_checksums(monkeypatch):
     monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", REAL_FASHION)
-    data = load_dataset("fashion_mnist", root="/nonexistent", download=False)
+    data = load("fashion_mnist", root="/nonexistent", download=False)
     assert data.train_x.shape == (60000, 1, 28, 28) and data.test_x.shape == (10000, 1, 28, 28)
     assert np.bincount(data.test_y).tolist() == [1000] * 10
 

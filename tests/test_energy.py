@@ -13,7 +13,9 @@ import optuna
 import pytest
 
 from harness import study as study_mod
-from harness.energy import CompositeMeter, EstimateMeter, Meter, NullMeter, make_meter
+from harness.config.meter import MeterUse
+from harness.config.options import make
+from harness.energy import CompositeMeter, EstimateMeter, Meter, NullMeter
 from harness.energy.concurrency import ActiveJobs
 from harness.energy.nvml import NvmlMeter
 from harness.energy.rapl import RaplMeter, discover
@@ -120,9 +122,9 @@ def make_unreadable(tree: FakePowercap, monkeypatch) -> None:
 def test_unreadable_rapl_is_an_error_when_asked_for_and_a_fallback_under_auto(tree, monkeypatch):
     make_unreadable(tree, monkeypatch)
     with pytest.raises(MeterUnavailable, match=r"cannot read .*energy_uj: .*root.*chmod a\+r"):
-        make_meter("rapl", powercap_root=tree.root)
+        make("meter", "rapl", powercap_root=tree.root).build()
     said: list[str] = []
-    meter = make_meter("auto", powercap_root=tree.root, announce=said.append)
+    meter = make("meter", "auto", powercap_root=tree.root).build(MeterUse(announce=said.append))
     assert isinstance(meter, EstimateMeter)
     assert len(said) == 1 and "RAPL" in said[0] and "labelled estimate" in said[0]
 
@@ -299,14 +301,18 @@ def test_a_device_outside_cuda_visible_devices_is_refused(nvml, monkeypatch):
 def test_no_driver_explicit_nvml_fails_and_auto_falls_back(nvml, tree):
     nvml.reset([], fail_init=True)
     with pytest.raises(MeterUnavailable, match="NVML: cannot initialise"):
-        make_meter("nvml", cuda_indices=[0])
+        make("meter", "nvml").build(MeterUse(cuda_indices=(0,)))
     said: list[str] = []
-    meter = make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=said.append)
+    meter = make("meter", "auto", powercap_root=tree.root).build(
+        MeterUse(cuda_indices=(0,), announce=said.append)
+    )
     assert isinstance(meter, RaplMeter) and "GPU energy is not measured" in said[0]
 
 
 def test_auto_chains_nvml_and_rapl_and_sums_disjoint_domains(nvml, tree):
-    meter = make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=lambda m: None)
+    meter = make("meter", "auto", powercap_root=tree.root).build(
+        MeterUse(cuda_indices=(0,), announce=lambda m: None)
+    )
     assert isinstance(meter, CompositeMeter) and meter.source == "nvml_counter+rapl"
     with PowerWriter(tree, {PACKAGE: 50.0}), meter.window() as window:
         time.sleep(0.3)
@@ -352,7 +358,9 @@ def meters(kind: str, tmp_path: Path, nvml) -> tuple[Meter, PowerWriter | None]:
     if kind == "nvml_power":
         nvml.DEVICES[0]["counter"] = False
         return NvmlMeter([0], poll_interval_s=0.01), writer
-    return make_meter("auto", cuda_indices=[0], powercap_root=tree.root, announce=lambda m: None), writer
+    return make("meter", "auto", powercap_root=tree.root).build(
+        cuda_indices=[0], announce=lambda m: None
+    ), writer
 
 
 @pytest.mark.parametrize("kind", ["estimate", "rapl", "nvml_counter", "nvml_power", "auto_gpu_cpu"])

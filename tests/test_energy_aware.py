@@ -10,18 +10,19 @@ import pytest
 import torch
 
 from harness import study as study_mod
-from harness.config import ModelConfig
-from harness.data import load_dataset
+from harness.config.options import make
 from harness.errors import ConfigError
 from harness.report import Definitions, load, reduce_studies
 from harness.train import Hyperparameters, prepare, train_round, train_trial
 
 SEEDS = [11, 22]
-SPEC = ModelConfig("dense_poly", linear_layers=2)
+SPEC = make("model", "dense_poly", linear_layers=2)
 
 
 def tiny_data():
-    data = load_dataset("synthetic", shape=(1, 8, 8), classes=4, train_size=256, test_size=128, seed=3)
+    data = make(
+        "dataset", "synthetic", shape=[1, 8, 8], classes=4, train_size=256, test_size=128, seed=3
+    ).load()
     return prepare(data, torch.device("cpu"))
 
 

@@ -17,8 +17,9 @@ ALLOWED = {
     "records": {"atomic"},
     "data": set(),
     "energy": set(),
-    "search": {"config"},  # the strategy names
-    "config": set(),
+    "search": set(),
+    # Each option of a group builds its object: a sampler, a meter, a data set, a network.
+    "config": {"search", "energy", "data", "models"},
     "train": {"models", "data"},
     "machine": {"energy"},
     "report": {"records", "atomic"},

@@ -8,9 +8,10 @@ import math
 import optuna
 import pytest
 
-from harness.config import ParamRange, SpaceConfig, StrategyConfig
-from harness.search import distributions, grid_values, make_sampler
-from harness.search.strategies import STRATEGIES, derive_seed
+from harness.config import STRATEGIES, ParamRange, SpaceConfig
+from harness.config.options import make, settings_of
+from harness.search.space import distributions, grid_values
+from harness.search.strategies import derive_seed
 
 PAPER5 = {
     "lr": ParamRange(1e-5, 0.1),
@@ -45,6 +46,14 @@ def joules(params: dict[str, float]) -> float:
     return 10.0 * 10 ** ((params.get("beta1", 0.5) - 0.1) / 0.9)
 
 
+def quick(strategy: str):
+    """The strategy with fewer random start rounds and candidates, where it has those settings."""
+    quicker = {"n_startup_trials": 3, "n_candidates": 500}
+    return make(
+        "strategy", strategy, **{k: v for k, v in quicker.items() if strategy in settings_of("strategy")[k]}
+    )
+
+
 def propose(
     strategy: str,
     space: dict[str, ParamRange],
@@ -59,11 +68,8 @@ def propose(
     out = []
     done = len(study.trials)
     for r in range(done + 1, done + rounds + 1):
-        study.sampler = make_sampler(
-            StrategyConfig(strategy, n_startup_trials=3, n_candidates=500),
-            SpaceConfig("test", space),
-            study_seed=seed,
-            round_seed=derive_seed(seed, 0, r),
+        study.sampler = quick(strategy).sampler(
+            SpaceConfig("test", space), study_seed=seed, round_seed=derive_seed(seed, 0, r)
         )
         trial = study.ask(dists)
         out.append(dict(trial.params))

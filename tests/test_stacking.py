@@ -11,8 +11,7 @@ import torch
 
 from harness import study as study_mod
 from harness import train
-from harness.config import ModelConfig
-from harness.data import load_dataset
+from harness.config.options import make
 from harness.errors import ConfigError
 from harness.models import StackedLinear
 from harness.train import (
@@ -33,19 +32,22 @@ SEEDS = [101, 202, 303, 404]
 ACCURACY_TOLERANCE = 2 / 128
 
 SPECS = [
-    ModelConfig("dense_poly", linear_layers=3),
-    ModelConfig("dense_linear", linear_layers=4),
-    ModelConfig("simple_cnn", linear_layers=3, conv_layers=2, relu=True),
-    ModelConfig("simple_cnn", linear_layers=2, conv_layers=1, relu=False),
+    make("model", "dense_poly", linear_layers=3),
+    make("model", "dense_linear", linear_layers=4),
+    make("model", "simple_cnn", linear_layers=3, conv_layers=2, relu=True),
+    make("model", "simple_cnn", linear_layers=2, conv_layers=1, relu=False),
 ]
 
 
 def tiny_data(shape=(3, 8, 8), train_size=256):
-    data = load_dataset("synthetic", shape=shape, classes=5, train_size=train_size, test_size=128, seed=7)
+    synthetic = {"shape": list(shape), "classes": 5, "train_size": train_size, "test_size": 128, "seed": 7}
+    data = make("dataset", "synthetic", **synthetic).load()
     return prepare(data, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.name}-{s.linear_layers}-{s.conv_layers}-{s.relu}")
+@pytest.mark.parametrize(
+    "spec", SPECS, ids=lambda s: "-".join(str(v) for v in dataclasses.asdict(s).values())
+)
 def test_stacked_and_sequential_repetitions_agree(spec):
     data = tiny_data()
     hp = Hyperparameters(lr=3e-3, beta1=0.8, beta2=0.99, epsilon=1e-7, weight_decay=1e-3)
@@ -60,7 +62,9 @@ def test_stacked_and_sequential_repetitions_agree(spec):
     assert len(set(stacked.accuracies)) > 1 or len(set(sequential)) == 1
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.name}-{s.linear_layers}-{s.conv_layers}-{s.relu}")
+@pytest.mark.parametrize(
+    "spec", SPECS, ids=lambda s: "-".join(str(v) for v in dataclasses.asdict(s).values())
+)
 def test_in_double_precision_stacked_and_sequential_predict_identically(spec):
     """Rounding is the only difference: in float64, even a learning rate where float32 training is
     chaotic (tiny rounding differences grow through Adam's normalised steps) gives the same accuracies."""
@@ -99,7 +103,7 @@ def test_repetition_r_starts_from_the_weights_sequential_repetition_r_would(spec
 
 def test_one_diverging_repetition_fails_the_round_and_leaves_the_others_alone(monkeypatch):
     data = tiny_data()
-    spec = ModelConfig("dense_poly")
+    spec = make("model", "dense_poly")
     real = train.stacked_model
     poisoned = []
 
@@ -138,7 +142,7 @@ def test_a_failure_in_a_later_chunk_is_numbered_within_the_round(monkeypatch):
 
     monkeypatch.setattr(train, "stacked_model", poison_later_chunk)
     outcome = train_round(
-        ModelConfig("dense_poly"),
+        make("model", "dense_poly"),
         data,
         Hyperparameters(lr=1e-3),
         epochs=1,
@@ -153,7 +157,7 @@ def test_a_failure_in_a_later_chunk_is_numbered_within_the_round(monkeypatch):
 
 def test_a_learning_rate_that_overflows_fails_the_stacked_round():
     outcome = train_round(
-        ModelConfig("simple_cnn"),
+        make("model", "simple_cnn"),
         tiny_data(),
         Hyperparameters(lr=1e30),
         epochs=3,
@@ -174,7 +178,7 @@ def test_chunks_are_as_equal_as_possible():
 
 def test_the_memory_cap_splits_the_repetitions_into_chunks():
     data = tiny_data()
-    spec = ModelConfig("dense_linear")
+    spec = make("model", "dense_linear")
     per_copy = bytes_per_copy(spec, data, 32)
     # Room for three copies: 8 repetitions train as 3 + 2 + 3, never more than 3 at once.
     cap_mb = 3.5 * per_copy / 2**20
@@ -195,8 +199,8 @@ def test_the_memory_cap_splits_the_repetitions_into_chunks():
 
 def test_the_memory_estimate_grows_with_the_model_and_the_batch():
     data = tiny_data(shape=(1, 28, 28))
-    small = bytes_per_copy(ModelConfig("dense_poly"), data, 64)
-    assert bytes_per_copy(ModelConfig("dense_poly"), data, 512) > small
+    small = bytes_per_copy(make("model", "dense_poly"), data, 64)
+    assert bytes_per_copy(make("model", "dense_poly"), data, 512) > small
     # DensePolyNN on 28x28: 784*392 + 392*196 + 196*10 weights (+ biases), 16 bytes each with
     # gradient and Adam's two moments.
     weights = 784 * 392 + 392 + 392 * 196 + 196 + 196 * 10 + 10
@@ -207,20 +211,20 @@ def test_auto_stacks_what_fits_the_cache_and_says_why(monkeypatch):
     data = tiny_data()
     monkeypatch.setattr(train, "last_level_cache_bytes", lambda: 64 * 2**20)
     plan = plan_stacking(
-        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
+        make("model", "dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
     )
     assert plan.stack == 8 and plan.setting == "auto" and plan.why.startswith("auto: 8 repetitions together")
     monkeypatch.setattr(train, "last_level_cache_bytes", lambda: 1024)
     plan = plan_stacking(
-        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
+        make("model", "dense_poly"), data, repetitions=8, batch_size=32, setting="auto", memory_mb=768
     )
     assert plan.stack == 1 and "last-level cache" in plan.why
     forced = plan_stacking(
-        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting=True, memory_mb=768
+        make("model", "dense_poly"), data, repetitions=8, batch_size=32, setting=True, memory_mb=768
     )
     assert forced.stack == 8  # true ignores the cache, only the memory cap applies
     off = plan_stacking(
-        ModelConfig("dense_poly"), data, repetitions=8, batch_size=32, setting=False, memory_mb=768
+        make("model", "dense_poly"), data, repetitions=8, batch_size=32, setting=False, memory_mb=768
     )
     assert off.stack == 1
 

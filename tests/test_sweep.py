@@ -10,7 +10,7 @@ from tests.conftest import TINY, run_cli
 
 # The tiny settings without their dataset choice (the sweep picks it), on 3-channel images as
 # cifar10 has.
-SMALL = [*(a for a in TINY[1:] if not a.startswith("dataset.shape")), "dataset.shape=[3,8,8]"]
+SMALL = TINY[1:]  # the settings every data set takes
 SMALL += ["study.rounds=2", "model=dense_poly"]
 
 

@@ -1,4 +1,5 @@
-"""One entry point that picks the loader by name."""
+"""The bundled digits and the data sets read from distribution files. Each option of ``dataset``
+loads its own (harness/config/dataset.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 from harness.data.base import Dataset
 from harness.data.cifar import load_cifar10
 from harness.data.idx import load_fashion_mnist
-from harness.data.synthetic import make_synthetic
 from harness.errors import DataError
 
 DIGITS_TEST_FRACTION = 0.2
@@ -44,32 +44,17 @@ def load_digits(seed: int) -> Dataset:
     return Dataset("digits", images[train], labels[train], images[test], labels[test], classes=10)
 
 
-def load_dataset(
+def load_files(
     name: str,
+    root: str | None,
     *,
-    root: str | None = None,
-    download: bool = True,
     url: str | None = None,
+    download: bool = True,
     checksums: Mapping[str, str] | None = None,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    shape: tuple[int, int, int] | None = None,
-    classes: int | None = None,
-    seed: int = 0,
     progress: bool = True,
 ) -> Dataset:
+    """A data set read from its distribution files (fashion_mnist, cifar10) in ``root`` (None: its
+    default directory); ``checksums`` maps a file name to its md5 (None: the official sums)."""
+    loader, default_root = FILE_LOADERS[name]
     sums = {k: (v,) for k, v in checksums.items()} if checksums is not None else None
-    if name == "digits":
-        data = load_digits(seed)
-    elif name in FILE_LOADERS:
-        loader, default_root = FILE_LOADERS[name]
-        data = loader(
-            Path(root or default_root), url=url, download=download, checksums=sums, progress=progress
-        )
-    elif name == "synthetic":
-        assert shape is not None and classes is not None
-        assert train_size is not None and test_size is not None
-        return make_synthetic(shape, classes, train_size, test_size, seed)
-    else:
-        raise ValueError(f"unknown dataset {name!r}")
-    return data.subset(train_size, test_size)
+    return loader(Path(root or default_root), url=url, download=download, checksums=sums, progress=progress)

@@ -1,4 +1,5 @@
-"""Search strategies as Optuna samplers, built afresh each round from a round seed.
+"""The samplers our strategies need beyond Optuna's own, and the round seeds. Each option of
+``strategy`` builds its sampler afresh each round from a round seed (harness/config/strategy.py).
 
 Building the sampler per round with a seed derived from (study seed, round) makes a resumed study
 propose exactly what an uninterrupted one would: each sampler's choice depends only on its seed and
@@ -18,12 +19,8 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.config import STRATEGIES, SpaceConfig, StrategyConfig
-from harness.search.space import Range, distributions, grid, upper
+from harness.search.space import Range, distributions, upper
 
-# The strategy names are the configuration's (harness/config.py owns the list).
-# scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
-SKOPT_ACQUISITION = {"bayes_pi": "PI", "bayes_ei": "EI", "bayes_eipj": "EIps"}
 ENERGY_ATTR = "energy_j"  # a trial's joules, as a flat user attribute (harness/study.py)
 
 
@@ -150,58 +147,6 @@ class PaperGridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
         return None
-
-
-def make_sampler(
-    strategy: StrategyConfig,
-    space: SpaceConfig,
-    *,
-    study_seed: int,
-    round_seed: int,
-) -> BaseSampler:
-    """The strategy's sampler for one round, built from its own settings (``strategy.*``)."""
-    name, params = strategy.name, space.params
-    if name == "grid":
-        return PaperGridSampler(grid(params, space.grid_points), seed=study_seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=round_seed)
-    if name in ("bayes", "mo_gp"):  # mo_gp: the same sampler on a two-objective study
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=strategy.n_startup_trials)
-    if name in SKOPT_ACQUISITION:
-        return SkoptGPSampler(
-            params,
-            seed=round_seed,
-            n_initial_points=strategy.n_initial_points,
-            n_candidates=strategy.n_candidates,
-            xi=strategy.xi,
-            acq_func=SKOPT_ACQUISITION[name],
-        )
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=strategy.n_startup_trials)
-    if name == "qmc":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.QMCSampler(qmc_type=strategy.qmc_type, scramble=True, seed=study_seed)
-    if name == "mo_nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=strategy.population_size, seed=round_seed)
-    raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
-
-
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """Optuna's pruner for ``strategy.pruner``; the steps are epochs, judged on validation accuracy."""
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "median":  # below the median of earlier rounds at the same epoch, after 5 full rounds
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=2
-        )
-    raise ValueError(f"unknown pruner {name!r}; choose none, median, successive_halving or hyperband")
 
 
 def derive_seed(*entropy: int) -> int:

@@ -1,8 +1,10 @@
-"""Schemas of every config group and their validation.
+"""The configuration: its groups' schemas, the study's fingerprint and name, and validation.
 
-Hydra composes YAML from ``conf/``; this module is the one place where that composed tree becomes typed
-objects. Every component below takes these dataclasses (or plain arguments), never a DictConfig.
-Each invalid value raises :class:`ConfigError` with one line naming the key, the value and the remedy.
+Hydra composes YAML from ``conf/``, each option's file onto its typed schema (the options of dataset,
+model, strategy and meter in harness/config/; space and study here), and OmegaConf checks every
+value's type. This module turns the composed tree into a :class:`Config` of those dataclasses: every
+component takes them, never a DictConfig. Each invalid value raises :class:`ConfigError` with one line
+naming the key, the value and the remedy.
 """
 
 from __future__ import annotations
@@ -11,13 +13,22 @@ import dataclasses
 import hashlib
 import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config.base import at_least, choice
+from harness.config.options import (
+    SCHEMAS,
+    DatasetConfig,
+    MeterConfig,
+    ModelConfig,
+    SimpleCNNConfig,
+    StrategyConfig,
+    settings_of,
+)
 from harness.errors import ConfigError
+from harness.search.space import grid_values
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "synthetic")
 MODELS = ("dense_poly", "dense_linear", "simple_cnn")
@@ -35,7 +46,6 @@ STRATEGIES = (
 )
 # Strategies that maximise accuracy and minimise a round's joules together (two objectives).
 MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
-PRUNERS = ("none", "median", "successive_halving", "hyperband")
 METERS = ("auto", "estimate", "none", "rapl", "nvml")
 # Adam's hyperparameters, and the settings of a round a space may search too (space=cost_aware): each
 # such value replaces study.epochs, study.batch_size or the model's layer count for that round.
@@ -46,46 +56,7 @@ HYPERPARAMETERS = OPTIMISER_PARAMS + ROUND_PARAMS
 DATASET_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
-@dataclass(frozen=True)
-class DatasetConfig:
-    name: str = "digits"
-    root: str | None = None  # directory of the distribution files (fashion_mnist, cifar10)
-    download: bool = True  # fetch missing files when the machine is online
-    url: str | None = None  # base URL of the distribution files (a mirror, or file:// in tests)
-    checksums: dict[str, str] | None = None  # file name -> md5; None means the official ones
-    train_size: int | None = None  # first N training images (None: all); synthetic: required
-    test_size: int | None = None
-    shape: list[int] | None = None  # synthetic only: [C, H, W]
-    classes: int | None = None  # synthetic only
-    seed: int = 0  # synthetic tensors / digits split
-    # Carve this fraction of the training images (seeded, disjoint) as a validation split: rounds are
-    # scored on it, and the configuration the search picks is evaluated once on the test set.
-    validation: float = 0.0
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str = "simple_cnn"
-    linear_layers: int = 3
-    conv_layers: int = 2
-    relu: bool = True  # SimpleCNN's ReLU after each conv block (RQ2 drops it)
-
-
-@dataclass(frozen=True)
-class StrategyConfig:
-    name: str = "bayes"
-    n_startup_trials: int = 10  # bayes, tpe: random rounds before the model takes over
-    n_initial_points: int = 1  # bayes_pi: random rounds before the GP (the paper: 1)
-    n_candidates: int = 10_000  # bayes_pi: random candidates the acquisition is maximised over
-    xi: float = 0.01  # bayes_pi: probability-of-improvement margin
-    qmc_type: str = "sobol"  # qmc: sobol or halton
-    population_size: int = 10  # mo_nsga2: rounds per generation
-    # Stop hopeless rounds early on their validation accuracy after each epoch (Optuna's pruners):
-    # none, median, successive_halving or hyperband. Needs dataset.validation.
-    pruner: str = "none"
-
-
-@dataclass(frozen=True)
+@dataclass
 class ParamRange:
     low: float
     high: float
@@ -95,43 +66,35 @@ class ParamRange:
     integer: bool = False  # whole numbers from low to high, both included (high_exclusive is ignored)
 
 
-def grid_values(r: ParamRange, points: int) -> list[float]:
-    """``points`` values from low upwards in equal steps (geometric on a log scale); high excluded.
-
-    The paper's grid: low + i * (high - low) / 5 for i = 0..4. Whole numbers: ``points`` values from
-    low to high, both included, rounded, without repeats.
-    """
-    if r.integer:
-        if points == 1:
-            return [int(r.low)]
-        steps = [i / (points - 1) for i in range(points)]
-        if r.log:
-            values = [round(r.low * (r.high / r.low) ** f) for f in steps]
-        else:
-            values = [round(r.low + f * (r.high - r.low)) for f in steps]
-        return list(dict.fromkeys(int(v) for v in values))
-    if r.log:
-        return [r.low * (r.high / r.low) ** (i / points) for i in range(points)]
-    return [r.low + i * (r.high - r.low) / points for i in range(points)]
-
-
-@dataclass(frozen=True)
+@dataclass
 class SpaceConfig:
     name: str = "paper3"
-    params: dict[str, ParamRange] = field(default_factory=dict)
+    # Hyperparameter -> its ParamRange. Untyped for Hydra, so that a command line can add one
+    # (+space.params.epsilon={low: 1e-9, high: 1e-7}): OmegaConf 2.3 cannot assign a mapping into a
+    # dict of dataclasses. Each is typed here, by OmegaConf as every other setting is.
+    params: dict[str, Any] = field(default_factory=dict)
     grid_points: int = 5  # grid values per hyperparameter: low + i*(high-low)/n, i = 0..n-1
 
-
-@dataclass(frozen=True)
-class MeterConfig:
-    name: str = "auto"
-    watts_per_core: float = 10.0  # estimate: watts drawn per fully busy core (see README)
-    powercap_root: str = "/sys/class/powercap"
-    idle_s: float = 0.0  # measure idle power for this long before the study (0: skip)
-    poll_interval_s: float = 0.1  # NVML power polling period where no energy counter exists
+    def __post_init__(self) -> None:
+        self.params = {name: _as_range(name, value) for name, value in self.params.items()}
 
 
-@dataclass(frozen=True)
+def _as_range(name: str, value: Any) -> ParamRange:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(value, ParamRange):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"space.params.{name}={value!r} must be a range: {{low: ..., high: ...}}")
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(ParamRange), value)
+        return OmegaConf.to_object(typed)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(explain(exc, prefix=f"space.params.{name}")) from None
+
+
+@dataclass
 class StudySettings:
     rounds: int = 64
     repetitions: int = 2
@@ -145,7 +108,7 @@ class StudySettings:
     progress: bool = True
     # Train a round's repetitions as one stacked model: auto (where the benchmark shows it faster),
     # true or false. Stacked or not, repetition r starts from the same weights and sees the same batches.
-    stack_repetitions: bool | str = "auto"
+    stack_repetitions: Any = "auto"  # bool or "auto" (OmegaConf types no such union)
     stack_memory_mb: float = 768.0  # at most this much for one stack; more repetitions train in chunks
     # Reproduce the published code's defect: beta2 is sampled and recorded but Adam always gets 0.999.
     beta2_defect: bool = False
@@ -218,14 +181,13 @@ class Config:
             study.pop(key)
         return _without_later_defaults(
             {
-                "dataset": _drop(dataclasses.asdict(self.dataset), "root", "download", "url"),
-                "model": dataclasses.asdict(self.model),
-                "strategy": dataclasses.asdict(self.strategy),
+                "dataset": self.dataset.fingerprint(),
+                "model": self.model.fingerprint(),
+                "strategy": self.strategy.fingerprint(),
                 "space": _space_fingerprint(self.space),
                 "study": study,
                 # The meter changes a round's joules (10 W or 40 W per busy core): one study, one meter.
-                # Where it reads (powercap_root) and the idle baseline (idle_s) do not.
-                "meter": _drop(dataclasses.asdict(self.meter), "powercap_root", "idle_s"),
+                "meter": self.meter.fingerprint(),
             }
         )
 
@@ -259,18 +221,15 @@ def _space_fingerprint(space: SpaceConfig) -> dict[str, Any]:
     return out
 
 
-def _drop(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in mapping.items() if k not in keys}
-
-
 # --------------------------------------------------------------------------------------------------
 # Study names from the settings that differ from the chosen options
 
 
 def conf_dir() -> Path:
     """The YAML config groups: inside an installed wheel, or beside the package in a checkout."""
-    packaged = Path(__file__).parent / "conf"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "conf"
+    package = Path(__file__).resolve().parent.parent  # harness/
+    packaged = package / "conf"
+    return packaged if packaged.is_dir() else package.parent / "conf"
 
 
 # Settings named by a readable token in the study name: prefix, or a pair for true / false.
@@ -306,41 +265,18 @@ def _option_file(group: str, option: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    return loaded if isinstance(loaded, dict) else {}  # type: ignore[return-value]
-
-
-# Settings of a group that every option takes, though no option's file sets them.
-EVERY_OPTION = {"strategy": ("pruner",)}
-
-
-def check_overrides_apply(overrides: list[str], cfg: Config) -> None:
-    """Reject a command-line setting of an option that is not chosen (``strategy=random strategy.xi=5``):
-    it would change nothing a round computes yet fork the study under a new name."""
-    chosen = {"model": cfg.model.name, "strategy": cfg.strategy.name, "meter": cfg.meter.name}
-    for override in overrides:
-        key, sep, _ = override.lstrip("+~").partition("=")
-        group, dot, setting = key.partition(".")
-        if not (sep and dot) or group not in chosen or "." in setting or setting == "name":
-            continue
-        option = chosen[group]
-        if setting in _option_file(group, option) or setting in EVERY_OPTION.get(group, ()):
-            continue
-        having = sorted(
-            p.stem for p in (conf_dir() / group).glob("*.yaml") if setting in _option_file(group, p.stem)
-        )
-        which = f"a setting of {group}={'/'.join(having)} only" if having else f"used by no {group}"
-        raise ConfigError(
-            f"{key} is {which}, not of the chosen {group}={option}; drop it, or choose an option that has it"
-        )
+    if not isinstance(loaded, dict):
+        return {}
+    loaded.pop("defaults", None)  # the file's schema (base_<option>), which the option's class is
+    return loaded  # type: ignore[return-value]
 
 
 def baseline_fingerprint(cfg: Config) -> dict[str, Any]:
     """The fingerprint the chosen options have by themselves, before any other override."""
-    tree = schema_defaults()
     choices = {"dataset": cfg.dataset.name, "model": cfg.model.name, "strategy": cfg.strategy.name}
     choices |= {"space": cfg.space.name, "meter": cfg.meter.name, "study": "default"}
-    for group, option in choices.items():
-        tree[group].update(_option_file(group, option))
+    tree = {group: {"name": option} | _option_file(group, option) for group, option in choices.items()}
+    tree["study"].pop("name")
     try:
         return from_container(tree).fingerprint()
     except ConfigError:  # an option file that is incomplete by itself: compare with the schema
@@ -367,96 +303,86 @@ def name_tokens(cfg: Config) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Conversion from the composed tree (plain dicts) to typed dataclasses
+# From the composed tree to typed objects: OmegaConf merges each group onto its option's schema
+
+GROUPS = ("dataset", "model", "strategy", "space", "meter", "study")
+# The option a group has when a tree does not name one: conf/config.yaml's defaults.
+DEFAULT_OPTIONS = {"dataset": "digits", "model": "simple_cnn", "strategy": "bayes", "meter": "auto"}
 
 
-def _type_name(tp: Any) -> str:
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
+def group_schema(group: str, option: str | None = None) -> Any:
+    """The schema of a group's option: its class, built with the option's name."""
+    if group == "study":
+        return StudySettings()
+    if group == "space":
+        return SpaceConfig() if option is None else SpaceConfig(name=option)
+    cls = SCHEMAS[group].get(option or DEFAULT_OPTIONS[group])
+    if cls is None:
+        raise ConfigError(f"{group}.name={option!r} is unknown; choose one of: {', '.join(SCHEMAS[group])}")
+    return cls(name=option or DEFAULT_OPTIONS[group])
 
 
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        for arg in args[1:]:  # bool | str: take the value as the first type it already is
-            if isinstance(value, arg):
-                return value
-        return _convert(value, args[0], where)
-    if value is None:
-        raise ConfigError(f"{where} must not be null: give {_type_name(tp)}")
-    if origin is list:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}={value!r} must be a list, e.g. [1, 28, 28]")
-        (item,) = typing.get_args(tp)
-        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping")
-        _, item = typing.get_args(tp)
-        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping with keys {_field_names(tp)}")
-        return _build(tp, value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}={value!r} must be true or false")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}={value!r} must be an integer")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{where}={value!r} must be a number")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}={value!r} must be a string")
-    return value
+TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
-def _field_names(cls: Any) -> str:
-    return ", ".join(f.name for f in dataclasses.fields(cls))
+def explain(exc: Exception, *, chosen: dict[str, str] | None = None, prefix: str = "") -> str:
+    """One line for OmegaConf's error about a setting: which setting, what is wrong, what to do.
 
+    ``chosen`` maps a group to its chosen option where known; ``prefix`` is the group of a key that
+    OmegaConf reports relative to the group's node.
+    """
+    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-def _build(cls: Any, mapping: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - names)
-    if unknown:
-        raise ConfigError(
-            f"{where}.{unknown[0]} is not a known setting; the settings of {where} are: {_field_names(cls)}"
-        )
-    kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in mapping.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required field is missing
-        raise ConfigError(f"{where} is incomplete ({exc}); give all of: {_field_names(cls)}") from exc
+    first = str(getattr(exc, "msg", "") or exc).strip().splitlines()[0]
+    key = str(getattr(exc, "full_key", "") or getattr(exc, "key", "") or "")
+    where = f"{prefix}.{key}" if prefix and key and not key.startswith(f"{prefix}.") else key or prefix
+    group, _, setting = where.partition(".")
+    if isinstance(exc, ConfigKeyError | AttributeError) and group in SCHEMAS and "." not in setting:
+        having = settings_of(group).get(setting)
+        option = (chosen or {}).get(group)
+        of_chosen = f", not of the chosen {group}={option}" if option else ""
+        if having:
+            return (
+                f"{where} is a setting of {group}={'/'.join(sorted(having))} only{of_chosen}; "
+                f"drop it, or choose an option that has it"
+            )
+        return f"{where} is not a setting of any {group}; `harness --help` lists every setting"
+    if isinstance(exc, ConfigKeyError | AttributeError) and where.startswith("space.params."):
+        return f"{where} is not in the chosen space's file: add it with a leading +, as +{where}=..."
+    if isinstance(exc, ConfigKeyError | AttributeError):
+        return f"{where} is not a known setting; `harness --help` lists every setting"
+    if isinstance(exc, MissingMandatoryValue):
+        return f"{where} is missing; give it a value"
+    if isinstance(exc, ValidationError) and "is not a valid bool" in first:
+        return f"{where}={getattr(exc, 'value', None)!r} must be true or false"
+    if isinstance(exc, ValidationError) and "could not be converted to" in first:
+        wanted = first.rsplit(" ", 1)[-1]
+        return f"{where}={getattr(exc, 'value', None)!r} must be {TYPE_WORDS.get(wanted, wanted)}"
+    return f"{where}: {first}" if where else first
 
 
 def from_container(tree: dict[str, Any]) -> Config:
-    """Build and validate a Config from a resolved plain tree (OmegaConf.to_container)."""
-    groups = {
-        "dataset": DatasetConfig,
-        "model": ModelConfig,
-        "strategy": StrategyConfig,
-        "space": SpaceConfig,
-        "meter": MeterConfig,
-        "study": StudySettings,
+    """Build and validate a Config from a resolved plain tree (OmegaConf.to_container): each group is
+    merged onto its option's schema, so a setting the option does not have, or of the wrong type, is
+    one line naming it."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    parts: dict[str, Any] = {}
+    chosen = {
+        g: str(node.get("name")) for g, node in tree.items() if isinstance(node, dict) and "name" in node
     }
-    parts = {}
-    for key, cls in groups.items():
-        node = tree.get(key)
+    for group in GROUPS:
+        node = tree.get(group)
         if node is None:
             node = {}
         if not isinstance(node, dict):
-            raise ConfigError(f"{key} must be a config group, got {node!r}")
-        parts[key] = _build(cls, node, key)
+            raise ConfigError(f"{group} must be a config group, got {node!r}")
+        base = group_schema(group, node.get("name"))
+        try:
+            parts[group] = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(base), node))
+        except OmegaConfBaseException as exc:
+            raise ConfigError(explain(exc, chosen=chosen, prefix=group)) from None
     cfg = Config(**parts)
     if cfg.model.name != "simple_cnn" and "conv_layers" in cfg.space.params:
         # A space shared by all models (cost_aware): conv layers mean nothing to a dense network.
@@ -470,24 +396,16 @@ def from_container(tree: dict[str, Any]) -> Config:
 # Value checks
 
 
-def _choice(value: str, allowed: tuple[str, ...], where: str) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{where}={value!r} is unknown; choose one of: {', '.join(allowed)}")
-
-
-def _at_least(value: int | float | None, low: float, where: str) -> None:
-    if value is not None and value < low:
-        raise ConfigError(f"{where}={value} must be at least {low:g}")
-
-
 def validate(cfg: Config) -> None:
+    """Each option's own checks, then those that involve several groups."""
     d, m, s, st = cfg.dataset, cfg.model, cfg.strategy, cfg.study
-    _choice(d.name, DATASETS, "dataset.name")
-    _choice(m.name, MODELS, "model.name")
-    _choice(s.name, STRATEGIES, "strategy.name")
-    _choice(cfg.meter.name, METERS, "meter.name")
-    _choice(s.qmc_type, ("sobol", "halton"), "strategy.qmc_type")
-    _choice(st.device, ("cpu", "cuda", "auto"), "study.device")
+    choice(d.name, DATASETS, "dataset.name")
+    choice(m.name, MODELS, "model.name")
+    choice(s.name, STRATEGIES, "strategy.name")
+    choice(cfg.meter.name, METERS, "meter.name")
+    for option in (d, m, s, cfg.meter):
+        option.check()
+    choice(st.device, ("cpu", "cuda", "auto"), "study.device")
     if st.stack_repetitions not in (True, False, "auto"):
         raise ConfigError(
             f"study.stack_repetitions={st.stack_repetitions!r} is unknown; choose auto, true or false"
@@ -498,8 +416,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError("strategy=bayes_eipj divides by each round's joules, and meter=none measures none")
     if s.name in MULTI_OBJECTIVE and cfg.meter.name == "none":
         raise ConfigError(f"strategy={s.name} minimises each round's joules, and meter=none measures none")
-    _at_least(s.population_size, 2, "strategy.population_size")
-    _choice(s.pruner, PRUNERS, "strategy.pruner")
     if s.pruner != "none" and s.name in MULTI_OBJECTIVE:
         raise ConfigError(
             f"strategy.pruner={s.pruner} judges one accuracy, and strategy={s.name} has two objectives "
@@ -512,7 +428,7 @@ def validate(cfg: Config) -> None:
         )
     if st.energy_budget_j is not None and cfg.meter.name == "none":
         raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
-    _at_least(st.patience, 1, "study.patience")
+    at_least(st.patience, 1, "study.patience")
     if st.min_delta < 0:
         raise ConfigError(f"study.min_delta={st.min_delta:g} must not be negative")
     if st.max_failures is not None and st.max_failures <= 0:
@@ -520,38 +436,19 @@ def validate(cfg: Config) -> None:
     if st.stack_memory_mb <= 0:
         raise ConfigError(f"study.stack_memory_mb={st.stack_memory_mb:g} must be positive")
     for key in ("rounds", "repetitions", "epochs", "batch_size"):
-        _at_least(getattr(st, key), 1, f"study.{key}")
-    _at_least(st.seed, 0, "study.seed")
-    _at_least(st.threads, 1, "study.threads")
-    _at_least(st.heartbeat_interval, 1, "study.heartbeat_interval")
+        at_least(getattr(st, key), 1, f"study.{key}")
+    at_least(st.seed, 0, "study.seed")
+    at_least(st.threads, 1, "study.threads")
+    at_least(st.heartbeat_interval, 1, "study.heartbeat_interval")
     if st.grace_period <= st.heartbeat_interval:
         raise ConfigError(
             f"study.grace_period={st.grace_period} must exceed study.heartbeat_interval="
             f"{st.heartbeat_interval}, or live workers' rounds would be taken as abandoned"
         )
-    _at_least(d.train_size, 1, "dataset.train_size")
-    _at_least(d.test_size, 1, "dataset.test_size")
-    if not 0.0 <= d.validation < 1.0:
-        raise ConfigError(f"dataset.validation={d.validation:g} must be a fraction in [0, 1), e.g. 0.1")
-    _at_least(m.linear_layers, 1, "model.linear_layers")
-    _at_least(m.conv_layers, 1, "model.conv_layers")
-    _at_least(s.n_startup_trials, 1, "strategy.n_startup_trials")
-    _at_least(s.n_initial_points, 1, "strategy.n_initial_points")
-    _at_least(s.n_candidates, 1, "strategy.n_candidates")
-    _at_least(cfg.meter.watts_per_core, 0.0, "meter.watts_per_core")
-    _at_least(cfg.meter.idle_s, 0.0, "meter.idle_s")
-    if cfg.meter.poll_interval_s <= 0:
-        raise ConfigError(f"meter.poll_interval_s={cfg.meter.poll_interval_s} must be positive")
-    if d.name == "synthetic":
-        if d.shape is None or len(d.shape) != 3 or min(d.shape) < 1:
-            raise ConfigError(f"dataset.shape={d.shape} must be [C, H, W] with positive sizes")
-        if d.classes is None or d.classes < 2:
-            raise ConfigError(f"dataset.classes={d.classes} must be at least 2")
-        if d.train_size is None or d.test_size is None:
-            raise ConfigError("dataset.train_size and dataset.test_size are required for synthetic")
     validate_space(cfg.space)
-    shape = DATASET_SHAPES.get(d.name) or (tuple(d.shape) if d.shape else None)
-    if m.name == "simple_cnn" and shape is not None:
+    given = getattr(d, "shape", None)  # synthetic
+    shape = DATASET_SHAPES.get(d.name) or (tuple(given) if given else None)
+    if isinstance(m, SimpleCNNConfig) and shape is not None:
         h, w = shape[1], shape[2]
         searched = cfg.space.params.get("conv_layers")
         conv, where = (
@@ -576,10 +473,10 @@ def validate(cfg: Config) -> None:
 def validate_space(space: SpaceConfig) -> None:
     if not space.params:
         raise ConfigError(f"space {space.name!r} has no params; give e.g. space.params.lr")
-    _at_least(space.grid_points, 1, "space.grid_points")
+    at_least(space.grid_points, 1, "space.grid_points")
     for name, rng in space.params.items():
         where = f"space.params.{name}"
-        _choice(name, HYPERPARAMETERS, f"{where} (hyperparameter name)")
+        choice(name, HYPERPARAMETERS, f"{where} (hyperparameter name)")
         if not rng.low < rng.high:
             raise ConfigError(
                 f"{where}: low={rng.low:g} is not below high={rng.high:g}; swap or fix the bounds"
@@ -605,26 +502,25 @@ def validate_space(space: SpaceConfig) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# The schema node Hydra composes first
-
-
-def schema_defaults() -> dict[str, Any]:
-    """Every group's settings with their defaults, so that any key can be overridden by name.
-
-    Stored untyped: types and values are checked by ``from_container``, which reports each problem
-    in one line (Hydra's own type errors would exit 1 with a stack-trace hint).
-    """
-    return {
-        "dataset": dataclasses.asdict(DatasetConfig()),
-        "model": dataclasses.asdict(ModelConfig()),
-        "strategy": dataclasses.asdict(StrategyConfig()),
-        "space": dataclasses.asdict(SpaceConfig()),
-        "meter": dataclasses.asdict(MeterConfig()),
-        "study": dataclasses.asdict(StudySettings()),
-    }
+# The schemas Hydra composes the YAML files onto
 
 
 def register_configs() -> None:
+    """Each option's schema in Hydra's ConfigStore as ``<group>/base_<option>``, which the option's
+    YAML file extends (its defaults list), so that Hydra types every setting as its class does."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(name="schema", node=schema_defaults())
+    store = ConfigStore.instance()
+    for group in GROUPS:
+        for path in sorted((conf_dir() / group).glob("*.yaml")):
+            node = OmegaConf.structured(group_schema(group, None if group == "study" else path.stem))
+            store.store(group=group, name=f"base_{path.stem}", node=node)
+
+
+def group_settings() -> dict[str, list[str]]:
+    """Every setting of each group, over all its options (what a command line may name)."""
+    out = {group: sorted(settings_of(group)) for group in SCHEMAS}
+    out["space"] = [f.name for f in dataclasses.fields(SpaceConfig)]
+    out["study"] = [f.name for f in dataclasses.fields(StudySettings)]
+    return {group: out[group] for group in GROUPS}

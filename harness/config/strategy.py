@@ -1,0 +1,174 @@
+"""The options of ``strategy``: each builds its Optuna sampler for one round, and its pruner."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.config.base import Option, at_least, choice
+
+if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+    from optuna.samplers import BaseSampler
+
+    from harness.config import SpaceConfig
+
+PRUNERS = ("none", "median", "successive_halving", "hyperband")
+# scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
+SKOPT_ACQUISITION = {"bayes_pi": "PI", "bayes_ei": "EI", "bayes_eipj": "EIps"}
+
+
+@contextlib.contextmanager
+def _quiet_experimental() -> Iterator[None]:
+    """Optuna calls GPSampler and QMCSampler experimental: a warning per round, of no use here."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+@dataclasses.dataclass
+class StrategyConfig(Option):
+    """grid and random: nothing to set but the pruner, which every strategy takes."""
+
+    # Stop hopeless rounds early on their validation accuracy after each epoch (Optuna's pruners):
+    # none, median, successive_halving or hyperband. Needs dataset.validation.
+    pruner: str = "none"
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("grid", "random")
+    RECORDED: ClassVar[dict[str, Any]] = {
+        "n_startup_trials": 10,
+        "n_initial_points": 1,
+        "n_candidates": 10_000,
+        "xi": 0.01,
+        "qmc_type": "sobol",
+        "population_size": 10,
+    }
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        """The sampler for one round. Grid (and QMC) keep the study seed: their order spans the study."""
+        import optuna
+
+        from harness.search.space import grid
+        from harness.search.strategies import PaperGridSampler
+
+        if self.name == "grid":
+            return PaperGridSampler(grid(space.params, space.grid_points), seed=study_seed)
+        return optuna.samplers.RandomSampler(seed=round_seed)
+
+    def make_pruner(self, max_epochs: int) -> BasePruner:
+        """Optuna's pruner for ``pruner``; the steps are epochs, judged on validation accuracy."""
+        import optuna
+
+        if self.pruner == "median":  # below the median of earlier rounds at the same epoch, after 5
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+        if self.pruner == "successive_halving":
+            return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2)
+        if self.pruner == "hyperband":
+            return optuna.pruners.HyperbandPruner(
+                min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=2
+            )
+        return optuna.pruners.NopPruner()
+
+    def check(self) -> None:
+        choice(self.pruner, PRUNERS, "strategy.pruner")
+
+
+@dataclasses.dataclass
+class OptunaModelConfig(StrategyConfig):
+    """Optuna's model-based samplers, which start with random rounds: bayes and mo_gp (GPSampler,
+    mo_gp on a two-objective study) and tpe (TPESampler)."""
+
+    n_startup_trials: int = 10  # random rounds before the model takes over
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("bayes", "mo_gp", "tpe")
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        import optuna
+
+        if self.name == "tpe":
+            return optuna.samplers.TPESampler(seed=round_seed, n_startup_trials=self.n_startup_trials)
+        with _quiet_experimental():
+            return optuna.samplers.GPSampler(seed=round_seed, n_startup_trials=self.n_startup_trials)
+
+    def check(self) -> None:
+        super().check()
+        at_least(self.n_startup_trials, 1, "strategy.n_startup_trials")
+
+
+@dataclasses.dataclass
+class SkoptConfig(StrategyConfig):
+    """bayes_pi (the paper's), bayes_ei and bayes_eipj: scikit-optimize's Gaussian process."""
+
+    n_initial_points: int = 1  # random rounds before the GP (the paper: 1)
+    n_candidates: int = 10_000  # random candidates the acquisition is maximised over
+    xi: float = 0.01  # the improvement margin of PI and EI
+
+    OPTIONS: ClassVar[tuple[str, ...]] = tuple(SKOPT_ACQUISITION)
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        from harness.search.strategies import SkoptGPSampler
+
+        return SkoptGPSampler(
+            space.params,
+            seed=round_seed,
+            n_initial_points=self.n_initial_points,
+            n_candidates=self.n_candidates,
+            xi=self.xi,
+            acq_func=SKOPT_ACQUISITION[self.name],
+        )
+
+    def check(self) -> None:
+        super().check()
+        at_least(self.n_initial_points, 1, "strategy.n_initial_points")
+        at_least(self.n_candidates, 1, "strategy.n_candidates")
+
+
+@dataclasses.dataclass
+class QMCConfig(StrategyConfig):
+    """qmc: scrambled Sobol or Halton points (Optuna's QMCSampler)."""
+
+    qmc_type: str = "sobol"
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("qmc",)
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        import optuna
+
+        with _quiet_experimental():
+            return optuna.samplers.QMCSampler(qmc_type=self.qmc_type, scramble=True, seed=study_seed)
+
+    def check(self) -> None:
+        super().check()
+        choice(self.qmc_type, ("sobol", "halton"), "strategy.qmc_type")
+
+
+@dataclasses.dataclass
+class NSGA2Config(StrategyConfig):
+    """mo_nsga2: Optuna's NSGA-II, population_size rounds per generation."""
+
+    population_size: int = 10
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        import optuna
+
+        return optuna.samplers.NSGAIISampler(population_size=self.population_size, seed=round_seed)
+
+    def check(self) -> None:
+        super().check()
+        at_least(self.population_size, 2, "strategy.population_size")
+
+
+SCHEMAS: tuple[type[StrategyConfig], ...] = (
+    StrategyConfig,
+    OptunaModelConfig,
+    SkoptConfig,
+    QMCConfig,
+    NSGA2Config,
+)

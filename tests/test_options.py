@@ -1,0 +1,203 @@
+"""Each option of a config group is a typed schema that Hydra composes onto, fingerprints itself and
+builds its object; the move to per-option schemas kept every recorded study's name and fingerprint."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from harness.config import DATASETS, GROUPS, METERS, MODELS, STRATEGIES, ParamRange, SpaceConfig, conf_dir
+from harness.config.options import SCHEMAS, ModelConfig, make, settings_of
+from harness.data import Dataset
+from harness.energy import EstimateMeter, NullMeter
+from harness.errors import ConfigError
+from harness.search.strategies import PaperGridSampler, SkoptGPSampler
+from tests.conftest import compose_config, run_cli
+
+# (overrides, study name, fingerprint digest), computed by the harness before options had their own
+# schemas (commit 46436b5, one schema per group). A study recorded then resumes only if both still hold.
+RECORDED = [
+    ([], "digits-simple_cnn-bayes-paper3-s0", "d6a0bd5bd0d4"),
+    (["strategy=bayes_pi"], "digits-simple_cnn-bayes_pi-paper3-s0", "107438d2ddba"),
+    (["strategy=grid", "model=dense_poly"], "digits-dense_poly-grid-paper3-s0", "b593a452a9b7"),
+    (
+        ["strategy=random", "model=dense_linear", "dataset=fashion_mnist"],
+        "fashion_mnist-dense_linear-random-paper3-s0",
+        "c8f35f47bcf0",
+    ),
+    (
+        ["strategy=tpe", "strategy.n_startup_trials=5"],
+        "digits-simple_cnn-tpe-paper3-s0-hd8e51a88",
+        "6ba3b1eef218",
+    ),
+    (
+        ["strategy=qmc", "strategy.qmc_type=halton"],
+        "digits-simple_cnn-qmc-paper3-s0-h3257f64c",
+        "d207f7db82eb",
+    ),
+    (
+        ["strategy=mo_nsga2", "strategy.population_size=8"],
+        "digits-simple_cnn-mo_nsga2-paper3-s0-h93a4fd79",
+        "be46e758fa63",
+    ),
+    (
+        ["strategy=mo_gp", "meter=estimate", "meter.watts_per_core=40"],
+        "digits-simple_cnn-mo_gp-paper3-s0-h127803f0",
+        "583e23cde757",
+    ),
+    (
+        ["strategy=bayes_eipj", "space=cost_aware"],
+        "digits-simple_cnn-bayes_eipj-cost_aware-s0",
+        "db91a03eebf1",
+    ),
+    (
+        ["strategy=bayes_ei", "strategy.xi=0.05", "space=log3"],
+        "digits-simple_cnn-bayes_ei-log3-s0-he8aa8c5c",
+        "41bd8735b3e3",
+    ),
+    (
+        ["experiment=paper_rq1", "model=simple_cnn"],
+        "fashion_mnist-simple_cnn-bayes_pi-paper3-s1234-e25-r8-b512",
+        "02e68920bb4d",
+    ),
+    (
+        ["experiment=rq1_corrected", "strategy=random", "strategy.pruner=median"],
+        "fashion_mnist-simple_cnn-random-log3-s0-e25-r8-b512-val0.1-prune_median",
+        "ee7fccef3ffe",
+    ),
+    (
+        ["experiment=paper_rq2", "model.relu=false", "model.conv_layers=3"],
+        "fashion_mnist-simple_cnn-random-paper3-s1234-e25-r24-b512-conv3-norelu",
+        "62bbe80ae6a0",
+    ),
+    (
+        ["dataset=synthetic", "dataset.shape=[3,16,16]", "dataset.classes=4", "meter=none"],
+        "synthetic-simple_cnn-bayes-paper3-s0-h958d610b",
+        "671ad0826f24",
+    ),
+    (
+        ["dataset=cifar10", "dataset.train_size=1000", "meter=rapl", "meter.idle_s=2"],
+        "cifar10-simple_cnn-bayes-paper3-s0-n1000",
+        "b91ea0b25d58",
+    ),
+    (
+        ["meter=nvml", "meter.poll_interval_s=0.5", "study.device=cpu"],
+        "digits-simple_cnn-bayes-paper3-s0-h2338de40",
+        "84ad50b65d0d",
+    ),
+    (
+        ["study.epochs=3", "study.batch_size=128", "study.beta2_defect=true", "dataset.validation=0.1"],
+        "digits-simple_cnn-bayes-paper3-s0-e3-b128-b2defect-val0.1",
+        "43abcbaa5389",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "digest"), RECORDED, ids=[" ".join(r[0]) or "default" for r in RECORDED]
+)
+def test_a_study_recorded_before_options_had_schemas_keeps_its_name_and_fingerprint(
+    tmp_path, overrides, name, digest
+):
+    cfg = compose_config(tmp_path, *overrides, tiny=False)
+    assert cfg.study_name == name
+    assert cfg.fingerprint_digest() == digest
+
+
+def test_every_option_file_extends_its_own_schema_and_every_schema_has_a_file():
+    for group in GROUPS:
+        stems = sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+        for stem in stems:
+            loaded = OmegaConf.to_container(OmegaConf.load(conf_dir() / group / f"{stem}.yaml"))
+            assert isinstance(loaded, dict)
+            assert loaded["defaults"] == [f"base_{stem}", "_self_"], f"{group}/{stem}.yaml"
+        if group in SCHEMAS:
+            assert stems == sorted(SCHEMAS[group]), group
+    for group, names in (
+        ("dataset", DATASETS),
+        ("model", MODELS),
+        ("strategy", STRATEGIES),
+        ("meter", METERS),
+    ):
+        assert sorted(names) == sorted(SCHEMAS[group])
+
+
+def test_a_setting_belongs_to_the_options_that_use_it():
+    strategy = settings_of("strategy")
+    assert sorted(strategy["xi"]) == ["bayes_ei", "bayes_eipj", "bayes_pi"]
+    assert sorted(strategy["pruner"]) == sorted(STRATEGIES)  # every strategy can be pruned
+    assert settings_of("model")["relu"] == ["simple_cnn"]
+    assert sorted(settings_of("meter")["watts_per_core"]) == ["auto", "estimate"]
+    assert sorted(settings_of("dataset")["shape"]) == ["synthetic"]
+    with pytest.raises(ConfigError, match="schema of dense_poly/dense_linear, not of 'simple_cnn'"):
+        ModelConfig(name="simple_cnn")
+
+
+SAMPLERS = {
+    "grid": PaperGridSampler,
+    "random": optuna.samplers.RandomSampler,
+    "bayes": optuna.samplers.GPSampler,
+    "mo_gp": optuna.samplers.GPSampler,
+    "bayes_pi": SkoptGPSampler,
+    "bayes_ei": SkoptGPSampler,
+    "bayes_eipj": SkoptGPSampler,
+    "tpe": optuna.samplers.TPESampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "mo_nsga2": optuna.samplers.NSGAIISampler,
+}
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_each_strategy_builds_its_sampler_and_the_pruner_it_is_set_to(name):
+    space = SpaceConfig("t", {"lr": ParamRange(1e-5, 0.1, log=True), "beta1": ParamRange(0.1, 1.0)})
+    sampler = make("strategy", name).sampler(space, study_seed=0, round_seed=1)
+    assert type(sampler) is SAMPLERS[name]
+    assert isinstance(make("strategy", name).make_pruner(5), optuna.pruners.NopPruner)
+    hyperband = make("strategy", name, pruner="hyperband").make_pruner(5)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+
+
+def test_meters_data_sets_and_models_build_what_they_configure():
+    estimate = make("meter", "estimate", watts_per_core=25.0).build()
+    assert isinstance(estimate, EstimateMeter) and estimate.watts_per_core == 25.0
+    assert isinstance(make("meter", "none").build(), NullMeter)
+    data = make("dataset", "synthetic", shape=[1, 4, 4], classes=3, train_size=12, test_size=6).load()
+    assert (
+        isinstance(data, Dataset)
+        and data.train_x.shape == (12, 1, 4, 4)
+        and data.test_x.shape == (6, 1, 4, 4)
+    )
+    digits = make("dataset", "digits", train_size=100).load()
+    assert digits.train_x.shape == (100, 1, 8, 8) and digits.classes == 10
+    cnn = make("model", "simple_cnn", conv_layers=1, relu=False).build((1, 8, 8), 10)
+    assert [type(m).__name__ for m in cnn[:3]] == ["Conv2d", "BatchNorm2d", "MaxPool2d"]  # no ReLU
+    dense = make("model", "dense_poly", linear_layers=2).build((1, 8, 8), 10)
+    assert sum(type(m).__name__ == "Linear" for m in dense) == 2  # the output layer is one of the two
+
+
+def test_a_hyperparameter_can_be_added_to_a_space_from_the_command_line(tmp_path):
+    cfg = compose_config(tmp_path, "+space.params.epsilon={low:1e-9,high:1e-7}")
+    assert cfg.space.params["epsilon"] == ParamRange(1e-9, 1e-7)
+    assert all(isinstance(r, ParamRange) for r in cfg.space.params.values())
+
+
+def test_a_composed_option_is_its_typed_class(tmp_path):
+    cfg = compose_config(tmp_path, "strategy=bayes_pi", "strategy.xi=1", "meter=estimate")
+    assert type(cfg.strategy).__name__ == "SkoptConfig" and cfg.strategy.xi == 1.0
+    assert isinstance(cfg.strategy.xi, float)  # an integer on the command line becomes the setting's type
+    assert type(cfg.meter).__name__ == "EstimateMeterConfig"
+    assert dataclasses.asdict(cfg.model) == {
+        "name": "simple_cnn",
+        "linear_layers": 3,
+        "conv_layers": 2,
+        "relu": True,
+    }
+
+
+def test_inspecting_the_configuration_takes_hydras_flags_with_their_values(tmp_path):
+    out = run_cli(["harness", "--cfg", "job", "strategy=tpe", "strategy.n_startup_trials=4"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "name: tpe" in out.stdout and "n_startup_trials: 4" in out.stdout
