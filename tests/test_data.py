@@ -24,12 +24,12 @@ RNG = np.random.default_rng(7)
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
 def load(name: str, *, progress: bool = True, **settings):
     """The data set as a study loads it: its option, with these settings."""
     return make("dataset", name, **settings).load(progress=progress)
 
 
+@pytest.fixture(autouse=True)
 def no_system_dataset(tmp_path, monkeypatch):
     """Tests see only the files they write, whether or not Debian's copy is installed here."""
     monkeypatch.setattr("harness.data.idx.DEBIAN_DIR", tmp_path / "no-system-copy")

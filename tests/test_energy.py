@@ -358,9 +358,8 @@ def meters(kind: str, tmp_path: Path, nvml) -> tuple[Meter, PowerWriter | None]:
     if kind == "nvml_power":
         nvml.DEVICES[0]["counter"] = False
         return NvmlMeter([0], poll_interval_s=0.01), writer
-    return make("meter", "auto", powercap_root=tree.root).build(
-        cuda_indices=[0], announce=lambda m: None
-    ), writer
+    quiet_gpu = MeterUse(cuda_indices=(0,), announce=lambda m: None)
+    return make("meter", "auto", powercap_root=tree.root).build(quiet_gpu), writer
 
 
 @pytest.mark.parametrize("kind", ["estimate", "rapl", "nvml_counter", "nvml_power", "auto_gpu_cpu"])
