@@ -655,3 +655,30 @@ def test_figures_say_what_the_rounds_were_scored_on_and_drop_the_noise_note_wher
     assert convergence_figure(plain, by="energy").axes[0].get_ylabel() == "best-so-far test accuracy"
     # Rounds that train other epochs differ in energy by design: no "that is noise" note there.
     assert _searches_cost(loaded) and not _searches_cost(plain)
+
+
+def test_the_score_label_comes_from_the_recorded_configuration_whatever_the_study_is_named(tmp_path):
+    """A study named by study.name carries no ``val`` token: its study.json says it was scored on a
+    validation split."""
+    import json
+
+    from harness.report.plots import convergence_figure
+
+    for name, validation in (("custom", 0.2), ("other", 0.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        write(table(name, [0.5, 0.6, 0.7], [1.0, 2.0, 3.0]), folder / "trials.csv")
+        config = {
+            "dataset": {"name": "digits", "validation": validation} if validation else {"name": "digits"}
+        }
+        (folder / "study.json").write_text(json.dumps({"config": config}))
+    custom = load([str(tmp_path / "custom" / "trials.csv")]).trials
+    assert set(custom["scored_on"]) == {"validation"}
+    assert convergence_figure(custom, by="energy").axes[0].get_ylabel() == "best-so-far validation accuracy"
+    other = load([str(tmp_path / "other" / "trials.csv")]).trials
+    assert convergence_figure(other, by="energy").axes[0].get_ylabel() == "best-so-far test accuracy"
+    both = load([str(tmp_path / "custom" / "trials.csv"), str(tmp_path / "other" / "trials.csv")]).trials
+    assert (
+        convergence_figure(both, by="energy").axes[0].get_ylabel()
+        == "best-so-far validation or test accuracy"
+    )

@@ -124,11 +124,12 @@ def test_two_workers_on_one_journal_file_run_each_round_once(tmp_path):
 def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     run_dir = tmp_path / "run"
-    # Rounds of a second or more, so that the victim's round has beaten its heart, with its energy so
-    # far, before it is killed.
-    survivor = start(worker_args(url, run_dir, epochs=150), tmp_path)
+    # Rounds of about two seconds, so that the victim's round has beaten its heart (every second),
+    # with its energy so far, and is still running when it is killed. At 150 epochs a round took about
+    # as long as a heartbeat, and the victim could finish the round between its sighting and the kill.
+    survivor = start(worker_args(url, run_dir, epochs=300), tmp_path)
     time.sleep(0.5)
-    victim = start(worker_args(url, tmp_path / "victim", epochs=150), tmp_path)
+    victim = start(worker_args(url, tmp_path / "victim", epochs=300), tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline:
         _, trials = storage_rounds(url)

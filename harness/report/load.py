@@ -76,18 +76,24 @@ def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             table = table.assign(machine=machine_label(info.get("machine", {})))
         if "final_test_accuracy" not in table.columns:
             table = table.assign(final_test_accuracy=_final_accuracy(info.get("final")))
-        table = _with_layers(table, info.get("config", {}))
+        table = table.assign(**{k: v for k, v in from_config(info.get("config")).items() if k not in table})
     return table
 
 
 LAYER_COLUMNS = ("linear_layers", "conv_layers", "relu")
 
 
-def _with_layers(table: pd.DataFrame, config: dict) -> pd.DataFrame:
-    """The architecture factors of the RQ2 ablation, from the study's configuration (study.json)."""
-    model = config.get("model", {}) if isinstance(config, dict) else {}
-    extra = {c: model[c] for c in LAYER_COLUMNS if c in model and c not in table.columns}
-    return table.assign(**extra) if extra else table
+def from_config(config: object) -> dict[str, object]:
+    """Columns from a study's recorded configuration (study.json, or the storage's study attribute):
+    the architecture factors of the RQ2 ablation, and what the rounds were scored on (``scored_on``:
+    the validation split the study carved, or the test set)."""
+    if not isinstance(config, dict):
+        return {}
+    model = config.get("model") or {}
+    dataset = config.get("dataset") or {}
+    out: dict[str, object] = {c: model[c] for c in LAYER_COLUMNS if c in model}
+    out["scored_on"] = "validation" if float(dataset.get("validation") or 0.0) > 0 else "test"
+    return out
 
 
 def read_storage(url: str) -> pd.DataFrame:
@@ -104,15 +110,14 @@ def read_storage(url: str) -> pd.DataFrame:
         study = optuna.load_study(study_name=summary.study_name, storage=url)
         machine = machine_label(study.user_attrs.get("machine", {}))
         final = _final_accuracy(study.user_attrs.get("final"))
-        model = (study.user_attrs.get("config") or {}).get("model", {})
-        layers = {c: model[c] for c in LAYER_COLUMNS if c in model}
+        recorded = from_config(study.user_attrs.get("config"))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
                 row = TrialRecord.from_attrs(attrs, trial.params).row()
-                rows.append({**row, "machine": machine, "final_test_accuracy": final, **layers})
+                rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
     return pd.DataFrame(rows)
 
 

@@ -57,11 +57,17 @@ def _line_style(strategy: str) -> str:
 
 
 def _score_label(frame: pd.DataFrame, what: str) -> str:
-    """What the rounds were scored on: the validation split where the studies carved one (their
-    settings name it, ``val0.2``), the test set otherwise."""
-    tokens = frame.get("settings", pd.Series(dtype=str)).astype(str).str.split("-")
-    validated = tokens.map(lambda ts: any(t.startswith("val") for t in ts))
-    split = "validation" if len(validated) and validated.all() else "test"
+    """What the rounds were scored on: the validation split where the studies carved one, the test
+    set otherwise. The studies' recorded configuration says (``scored_on``); a table without it (a
+    trials.csv alone) is read from the study names, whose settings name a split (``val0.2``)."""
+    scored = frame["scored_on"] if "scored_on" in frame else pd.Series(dtype=object)
+    if len(scored) and scored.notna().all():
+        kinds = set(scored)
+        split = kinds.pop() if len(kinds) == 1 else "validation or test"
+    else:
+        tokens = frame.get("settings", pd.Series(dtype=str)).astype(str).str.split("-")
+        validated = tokens.map(lambda ts: any(t.startswith("val") for t in ts))
+        split = "validation" if len(validated) and validated.all() else "test"
     return f"{what} {split} accuracy"
 
 
