@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.errors import HarnessError
 from harness.report import Definitions, load, read_paper_csv, reduce_strategies, reduce_studies
 from harness.report.cli import main as report_main
 from harness.report.metrics import JOULES_PER_KWH, bootstrap_ci, gqi
@@ -682,3 +683,50 @@ def test_the_score_label_comes_from_the_recorded_configuration_whatever_the_stud
         convergence_figure(both, by="energy").axes[0].get_ylabel()
         == "best-so-far validation or test accuracy"
     )
+
+
+def test_studies_export_to_mlflow_as_one_run_each_with_every_round_a_step(tmp_path):
+    """A real MLflow tracking store (SQLite): per round accuracy, joules and their running sum, per
+    study its summary and energy source; exporting again replaces the runs instead of adding more."""
+    from mlflow.tracking import MlflowClient
+
+    a = table("a", [0.5, None, 0.7], [1.0, 2.0, 4.0], status=["complete", "failed", "complete"])
+    a = a.assign(energy_source="estimate")
+    b = table("b", [0.6, 0.8], [3.0, 5.0], strategy="grid", seed=1).assign(energy_source="rapl")
+    paths = [write(a, tmp_path / "a.csv"), write(b, tmp_path / "b.csv")]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["harness-report", *paths, "--out", str(tmp_path / "out"), "--no-plots", "--mlflow", uri]
+    for _ in range(2):  # the second export replaces the first
+        out = run_cli(args, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "mlflow: 2 run(s) in experiment 'harness'" in out.stdout
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("harness")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["a", "b"]
+    run = runs["a"]
+    assert run.data.params["strategy"] == "random" and run.data.tags["energy_source"] == "estimate"
+    history = {
+        key: [
+            (m.step, m.value)
+            for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        ]
+        for key in ("energy_j", "cumulative_j", "accuracy", "best_accuracy_so_far")
+    }
+    assert history["energy_j"] == [(1, 1.0), (2, 2.0), (3, 4.0)]  # the failed round's joules count
+    assert history["cumulative_j"] == [(1, 1.0), (2, 3.0), (3, 7.0)]
+    assert history["accuracy"] == [(1, 0.5), (3, 0.7)]  # no accuracy is made up for the failed round
+    assert history["best_accuracy_so_far"] == [(1, 0.5), (2, 0.5), (3, 0.7)]
+    assert run.data.metrics["study_total_joules"] == 7.0 and run.data.metrics["study_rounds_to_best"] == 3
+    assert runs["b"].data.tags["energy_source"] == "rapl" and runs["b"].data.params["seed"] == "1"
+
+
+def test_an_mlflow_export_without_mlflow_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from harness.report.mlflow_export import export
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as where MLflow is not installed
+    monkeypatch.setitem(sys.modules, "mlflow.entities", None)
+    with pytest.raises(HarnessError, match=r"--mlflow needs MLflow .*pip install -e '\.\[mlflow\]'"):
+        export(table("a", [0.5]), pd.DataFrame({"study": ["a"]}), f"sqlite:///{tmp_path / 'm.db'}")

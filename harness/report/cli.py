@@ -95,6 +95,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="J",
         help="also report each strategy's best accuracy within J joules of search (its own energy included)",
     )
+    p.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="also write each study as an MLflow run to this tracking store (e.g. sqlite:///mlflow.db)",
+    )
+    p.add_argument("--mlflow-experiment", default="harness", help="the MLflow experiment (default harness)")
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
@@ -226,6 +232,10 @@ def report(args: argparse.Namespace) -> int:
             *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
+    if args.mlflow:
+        from harness.report.mlflow_export import export
+
+        export(loaded.trials, summary, args.mlflow, args.mlflow_experiment)
     tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
     tables += ("pareto.csv",)
     tables += ("ablation.csv",) if not layers.empty else ()
