@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -247,16 +248,22 @@ def composition_error(exc: Exception, job: list[str]) -> str:
 
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OmegaConfBaseException):
-        cause = cause.__cause__
+        cause = cause.__cause__ or cause.__context__
     if cause is None:
         return str(exc).strip().splitlines()[0]
     group = str(getattr(cause, "full_key", "") or "").partition(".")[0]
     chosen = {}
-    if group in SCHEMAS:  # which option the job chose: compose it without its settings of that group
+    given = [o.partition("=")[2] for o in job if o.partition("=")[0] == group]
+    if group in SCHEMAS and given:
+        chosen[group] = given[-1]
+    elif group in SCHEMAS:  # the option the job chose: compose it without its settings of that group
         others = [o for o in job if not o.lstrip("+~").startswith(f"{group}.")]
         with contextlib.suppress(Exception):
             chosen[group] = str(compose(config_name="config", overrides=others)[group].name)
-    return explain(cause, chosen=chosen)
+    # Where a config file set it (an experiment preset), Hydra's first line says which.
+    origin = re.match(r"In '([^']+)'", str(exc))
+    where = f"{origin.group(1)}.yaml: " if origin else ""
+    return where + explain(cause, chosen=chosen)
 
 
 def validate_jobs(args: list[str], *, values: bool = True) -> None:

@@ -201,3 +201,19 @@ def test_inspecting_the_configuration_takes_hydras_flags_with_their_values(tmp_p
     out = run_cli(["harness", "--cfg", "job", "strategy=tpe", "strategy.n_startup_trials=4"], tmp_path)
     assert out.returncode == 0, out.stderr
     assert "name: tpe" in out.stdout and "n_startup_trials: 4" in out.stdout
+
+
+PRESETS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_with_every_model_and_strategy(tmp_path, preset):
+    """A preset sets only what every option it may be swept with has (the paper's sweeps cross
+    experiment=paper_rq1 with model=dense_poly,dense_linear,simple_cnn and strategy=grid,random,bayes_pi)."""
+    for model in MODELS:
+        assert (
+            compose_config(tmp_path, f"experiment={preset}", f"model={model}", tiny=False).model.name == model
+        )
+    for strategy in ("grid", "random", "bayes_pi", "tpe"):
+        cfg = compose_config(tmp_path, f"experiment={preset}", f"strategy={strategy}", tiny=False)
+        assert cfg.strategy.name == strategy
