@@ -4,6 +4,7 @@ builds its object; the move to per-option schemas kept every recorded study's na
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import optuna
 import pytest
@@ -217,3 +218,38 @@ def test_every_preset_composes_with_every_model_and_strategy(tmp_path, preset):
     for strategy in ("grid", "random", "bayes_pi", "tpe"):
         cfg = compose_config(tmp_path, f"experiment={preset}", f"strategy={strategy}", tiny=False)
         assert cfg.strategy.name == strategy
+
+
+def _readme_sweep(folder: str) -> list[str]:
+    """The harness -m command of a committed study's README, without its storage and Hydra settings."""
+    import re
+    import shlex
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "studies" / folder / "README.md").read_text()
+    match = re.search(r"\.venv/bin/harness -m (.*?)\n(?!\s)", text + "\n.", re.S)
+    assert match, f"studies/{folder}/README.md has no harness -m command"
+    args = shlex.split(match.group(1).replace("\\\n", " "))
+    return ["-m", *(a for a in args if not a.startswith(("hydra", "study.storage")))]
+
+
+@pytest.mark.parametrize("folder", ["rq1_digits", "rq1_fashion", "rq1_fashion_corrected", "rq2_fashion"])
+def test_the_committed_studies_commands_still_name_and_fingerprint_their_studies(folder):
+    """Re-running a committed study's command resumes it: the same names and the fingerprints its
+    study.json files recorded (the first and last jobs of each sweep; all 261 were checked once)."""
+    from hydra import compose, initialize_config_dir
+
+    from harness.__main__ import CONF_DIR, sweep_jobs
+    from harness.config import from_container
+    from tests.conftest import ROOT
+
+    runs = ROOT / "studies" / folder / "runs"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        jobs = sweep_jobs(_readme_sweep(folder))
+        assert len(jobs) == len([p for p in runs.iterdir() if p.is_dir()])
+        for job in (jobs[0], jobs[-1]):
+            tree = OmegaConf.to_container(compose(config_name="config", overrides=job), resolve=True)
+            cfg = from_container(tree)  # type: ignore[arg-type]
+            recorded = json.loads((runs / cfg.study_name / "study.json").read_text())["config"]
+            assert cfg.fingerprint() == recorded
