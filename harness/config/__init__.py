@@ -1,10 +1,10 @@
 """The configuration: its groups' schemas, the study's fingerprint and name, and validation.
 
-Hydra composes YAML from ``conf/``, each option's file onto its typed schema (the options of dataset,
-model, strategy and meter in harness/config/; space and study here), and OmegaConf checks every
-value's type. This module turns the composed tree into a :class:`Config` of those dataclasses: every
-component takes them, never a DictConfig. Each invalid value raises :class:`ConfigError` with one line
-naming the key, the value and the remedy.
+Hydra composes YAML from ``conf/``, each option's file onto its typed schema: the options of dataset,
+model, strategy and meter in this package's modules of those names, space and study here. OmegaConf
+checks every value's type. This module turns the composed tree into a :class:`Config` of those
+dataclasses: every component takes them, never a DictConfig. Each invalid value raises
+:class:`ConfigError` with one line naming the key, the value and the remedy.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from harness.config.options import (
     ModelConfig,
     SimpleCNNConfig,
     StrategyConfig,
+    schema,
     settings_of,
 )
 from harness.errors import ConfigError
@@ -316,10 +317,8 @@ def group_schema(group: str, option: str | None = None) -> Any:
         return StudySettings()
     if group == "space":
         return SpaceConfig() if option is None else SpaceConfig(name=option)
-    cls = SCHEMAS[group].get(option or DEFAULT_OPTIONS[group])
-    if cls is None:
-        raise ConfigError(f"{group}.name={option!r} is unknown; choose one of: {', '.join(SCHEMAS[group])}")
-    return cls(name=option or DEFAULT_OPTIONS[group])
+    name = option or DEFAULT_OPTIONS[group]
+    return schema(group, name)(name=name)
 
 
 TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
