@@ -37,7 +37,8 @@ Compose your configuration from those groups (group=option)
 {groups}
 
 == Config ==
-Override anything in the config (foo.bar=value)
+Override anything in the config (foo.bar=value). Each option has its own settings:
+`harness --help strategy=bayes_pi meter=rapl` shows those of the options you name.
 
 {config}
 harness is powered by Hydra: https://hydra.cc (harness --hydra-help for its flags)."""
