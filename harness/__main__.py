@@ -250,6 +250,13 @@ def composition_error(exc: Exception, job: list[str]) -> str:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__ or cause.__context__
+    missing = re.search(r"Could not load '(\w+)/base_(\w+)'", str(exc))
+    if missing:  # an option file whose schema no class provides
+        group, option = missing.groups()
+        return (
+            f"{group}={option} has no schema: a new option of {group} needs a class in "
+            f"harness/config/{group}.py that names it in its OPTIONS"
+        )
     if cause is None:
         return str(exc).strip().splitlines()[0]
     group = str(getattr(cause, "full_key", "") or "").partition(".")[0]

@@ -253,3 +253,21 @@ def test_the_committed_studies_commands_still_name_and_fingerprint_their_studies
             cfg = from_container(tree)  # type: ignore[arg-type]
             recorded = json.loads((runs / cfg.study_name / "study.json").read_text())["config"]
             assert cfg.fingerprint() == recorded
+
+
+def test_an_option_file_without_a_schema_is_one_line_not_a_crash(tmp_path, monkeypatch):
+    """A new strategy file without its class: registering the schemas skips it, and choosing it says
+    what is missing (Hydra's own message names only the file it could not load)."""
+    import shutil
+
+    import harness.config as config
+    from harness.__main__ import composition_error
+
+    conf = tmp_path / "conf"
+    shutil.copytree(conf_dir(), conf)
+    (conf / "strategy" / "zzz.yaml").write_text("defaults:\n  - base_zzz\n  - _self_\nname: zzz\n")
+    monkeypatch.setattr(config, "conf_dir", lambda: conf)
+    config.register_configs()  # no exception for the file without a schema
+    hydra_said = Exception("In 'strategy/zzz': Could not load 'strategy/base_zzz'.")
+    message = composition_error(hydra_said, ["strategy=zzz"])
+    assert message.startswith("strategy=zzz has no schema") and "harness/config/strategy.py" in message

@@ -513,7 +513,10 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for group in GROUPS:
         for path in sorted((conf_dir() / group).glob("*.yaml")):
-            node = OmegaConf.structured(group_schema(group, None if group == "study" else path.stem))
+            try:
+                node = OmegaConf.structured(group_schema(group, None if group == "study" else path.stem))
+            except ConfigError:  # a file without a schema: choosing it is the one-line error then
+                continue
             store.store(group=group, name=f"base_{path.stem}", node=node)
 
 
