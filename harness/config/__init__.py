@@ -25,29 +25,19 @@ from harness.config.options import (
     ModelConfig,
     SimpleCNNConfig,
     StrategyConfig,
-    schema,
+    make,
     settings_of,
 )
 from harness.errors import ConfigError
 from harness.search.space import grid_values
 
-DATASETS = ("digits", "fashion_mnist", "cifar10", "synthetic")
-MODELS = ("dense_poly", "dense_linear", "simple_cnn")
-STRATEGIES = (
-    "grid",
-    "random",
-    "bayes",
-    "bayes_pi",
-    "bayes_ei",
-    "bayes_eipj",
-    "tpe",
-    "qmc",
-    "mo_gp",
-    "mo_nsga2",
-)
+# The options of each group, in the order their schemas list them (harness/config/<group>.py).
+DATASETS = tuple(SCHEMAS["dataset"])
+MODELS = tuple(SCHEMAS["model"])
+STRATEGIES = tuple(SCHEMAS["strategy"])
+METERS = tuple(SCHEMAS["meter"])
 # Strategies that maximise accuracy and minimise a round's joules together (two objectives).
 MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
-METERS = ("auto", "estimate", "none", "rapl", "nvml")
 # Adam's hyperparameters, and the settings of a round a space may search too (space=cost_aware): each
 # such value replaces study.epochs, study.batch_size or the model's layer count for that round.
 OPTIMISER_PARAMS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
@@ -317,8 +307,7 @@ def group_schema(group: str, option: str | None = None) -> Any:
         return StudySettings()
     if group == "space":
         return SpaceConfig() if option is None else SpaceConfig(name=option)
-    name = option or DEFAULT_OPTIONS[group]
-    return schema(group, name)(name=name)
+    return make(group, option or DEFAULT_OPTIONS[group])
 
 
 TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
@@ -398,11 +387,7 @@ def from_container(tree: dict[str, Any]) -> Config:
 def validate(cfg: Config) -> None:
     """Each option's own checks, then those that involve several groups."""
     d, m, s, st = cfg.dataset, cfg.model, cfg.strategy, cfg.study
-    choice(d.name, DATASETS, "dataset.name")
-    choice(m.name, MODELS, "model.name")
-    choice(s.name, STRATEGIES, "strategy.name")
-    choice(cfg.meter.name, METERS, "meter.name")
-    for option in (d, m, s, cfg.meter):
+    for option in (d, m, s, cfg.meter):  # each knows its names (Option.__post_init__)
         option.check()
     choice(st.device, ("cpu", "cuda", "auto"), "study.device")
     if st.stack_repetitions not in (True, False, "auto"):

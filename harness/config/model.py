@@ -22,9 +22,11 @@ class ModelConfig(Option):
     RECORDED: ClassVar[dict[str, Any]] = {"conv_layers": 2, "relu": True}
 
     def build(self, shape: tuple[int, int, int], classes: int) -> nn.Sequential:
+        """The network for images of ``shape`` (C, H, W): every setting but the name is an argument."""
         from harness.models import build_model
 
-        return build_model(self.name, shape, classes, linear_layers=self.linear_layers)
+        layers = {k: v for k, v in dataclasses.asdict(self).items() if k != "name"}
+        return build_model(self.name, shape, classes, **layers)
 
     def check(self) -> None:
         at_least(self.linear_layers, 1, "model.linear_layers")
@@ -38,18 +40,6 @@ class SimpleCNNConfig(ModelConfig):
     relu: bool = True  # the ReLU after each conv block (RQ2 drops it)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("simple_cnn",)
-
-    def build(self, shape: tuple[int, int, int], classes: int) -> nn.Sequential:
-        from harness.models import build_model
-
-        return build_model(
-            self.name,
-            shape,
-            classes,
-            linear_layers=self.linear_layers,
-            conv_layers=self.conv_layers,
-            relu=self.relu,
-        )
 
     def check(self) -> None:
         super().check()
