@@ -140,6 +140,8 @@ def one_line(exc: BaseException) -> str:
     or a storage error, the library's first line and what to do."""
     if isinstance(exc, HarnessError):
         return str(exc)
+    if type(exc).__name__ == "StorageInternalError" and exc.__cause__ is not None:
+        exc = exc.__cause__  # Optuna wraps the database's own error: that one says what is wrong
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
@@ -153,6 +155,7 @@ def one_line(exc: BaseException) -> str:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def app(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import SQLAlchemyError
 
     from harness import study, sweep
@@ -167,7 +170,7 @@ def app(cfg: DictConfig) -> float | None:
     except Interrupted as exc:
         print(f"harness: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (HarnessError, OSError, SQLAlchemyError) as exc:
+    except (HarnessError, OSError, SQLAlchemyError, StorageInternalError) as exc:
         if not multirun:
             fail(one_line(exc))
         _job_failed(job_dir, one_line(exc))
@@ -304,11 +307,11 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
         return  # a single study opens its storage where it runs
     # Each storage is created here, once: parallel jobs (hydra/launcher=joblib) that all find a new
     # database would otherwise race to create its tables.
-    from harness.storage import open_storage
+    from harness.storage import close_storage, open_storage
 
     for url in sorted(storages):
         try:
-            open_storage(url)
+            close_storage(open_storage(url))
         except HarnessError as exc:
             fail(f"{exc}; no job was run")
 

@@ -3,8 +3,13 @@ file on a shared filesystem, a database server (PostgreSQL) for clusters."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 import warnings
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,12 @@ from harness.errors import ConfigError
 from harness.workers import requeue_stale
 
 JOURNAL_PREFIX = "journal:///"
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")  # SQLite URLs that keep nothing once the process ends
+
+# What closes each open storage: SQLite folds its write-ahead log back into the database file.
+_closers: weakref.WeakKeyDictionary[optuna.storages.BaseStorage, Callable[[], None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _local_path(url: str, prefix: str) -> Path | None:
@@ -30,6 +41,11 @@ def open_storage(
     """The Optuna storage behind ``study.storage``: an RDB URL (sqlite:///file.db on one machine,
     postgresql://... for a cluster) with Optuna's heartbeat on when an interval is given, or
     journal:///file.log, Optuna's journal storage over a file, for a shared filesystem."""
+    if url in IN_MEMORY or url.startswith("sqlite:///:memory:") or url.startswith("sqlite://?"):
+        raise ConfigError(
+            f"study.storage={url} keeps nothing once the process ends (a resume would find no rounds); "
+            f"give a file, such as sqlite:///runs/optuna.db"
+        )
     path = _local_path(url, "sqlite:///") or _local_path(url, JOURNAL_PREFIX)
     if path is not None:
         try:
@@ -38,6 +54,13 @@ def open_storage(
             raise ConfigError(
                 f"study.storage={url}: cannot create {path.parent} ({exc.strerror}); choose a writable path"
             ) from exc
+        # SQLite writes its log and lock files beside the database, the journal appends to its file.
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ConfigError(
+                f"study.storage={url}: {path} is on a read-only file system or not writable; its rounds "
+                f"can still be read (harness-report), and to resume copy it to a writable place and point "
+                f"study.storage there"
+            )
     heartbeat: dict[str, Any] = {}
     if heartbeat_interval is not None:
         heartbeat = {
@@ -60,6 +83,51 @@ def open_storage(
     raise AssertionError("unreachable")
 
 
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Leave the storage whole on disk: a SQLite database gets its write-ahead log folded back in, so
+    the .db file alone holds every round (users copy the .db, not its -wal beside it)."""
+    closer = _closers.pop(storage, None)
+    if closer is not None:
+        closer()
+
+
+def repair_journal(path: Path) -> int:
+    """Cut a torn last record (a write that failed half-way, on a full disk) from a journal file, under
+    the journal's own lock; returns how many bytes were cut. Every whole record before it stays, and
+    the next append starts on a fresh line instead of gluing onto the torn one."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with path.open("rb+") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - 1))
+            if fh.read(1) == b"\n":
+                return 0
+            # Find the last newline: everything after it is the torn record.
+            end, block = size, 1 << 16
+            while end > 0:
+                start = max(0, end - block)
+                fh.seek(start)
+                chunk = fh.read(end - start)
+                at = chunk.rfind(b"\n")
+                if at >= 0:
+                    keep = start + at + 1
+                    break
+                end = start
+            else:
+                keep = 0
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+            return size - keep
+    finally:
+        lock.release()
+
+
 def _schema_race(message: str) -> bool:
     """Two processes created Optuna's tables in one new database at once; the loser's error."""
     markers = ("alembic_version", "already exists", "duplicate key value", "UNIQUE constraint failed")
@@ -71,12 +139,34 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> optuna.stor
         from optuna.storages.journal import JournalFileBackend
 
         assert path is not None
+        if cut := repair_journal(path):
+            print(
+                f"harness: {path} ended in a torn record ({cut} bytes of a write that failed, as on a "
+                f"full disk); removed it, every whole record before it is kept",
+                file=sys.stderr,
+            )
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     with warnings.catch_warnings():
         # The heartbeat is "experimental" in Optuna; it is what Optuna offers for this, and it works.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         rdb = _sqlite_storage(url, **heartbeat) if path is not None else RDBStorage(url, **heartbeat)
-    return optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
+    storage = optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
+    _closers[storage] = (lambda: _checkpoint(rdb)) if path is not None else rdb.engine.dispose
+    return storage
+
+
+def _checkpoint(rdb: RDBStorage) -> None:
+    """Fold SQLite's write-ahead log into the database file, leave the file in rollback-journal mode
+    (a WAL-mode file cannot be opened on a read-only medium, such as an archive's mount) and close the
+    connections. While another worker still has the file open neither can finish; the last one to
+    close does it. The next run switches write-ahead logging on again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    rdb.engine.dispose()  # this process's pooled connections: the mode change needs the file alone
+    with contextlib.suppress(SQLAlchemyError), rdb.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    rdb.engine.dispose()
 
 
 def _sqlite_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:

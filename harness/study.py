@@ -41,7 +41,7 @@ from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
 from harness.search.space import distributions
 from harness.search.strategies import derive_seed
-from harness.storage import open_storage
+from harness.storage import close_storage, open_storage
 from harness.train import (
     EpochReport,
     Hyperparameters,
@@ -638,17 +638,22 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         memory_mb=st.stack_memory_mb,
     )
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
-    meter = cfg.meter.build(
-        MeterUse(
-            cuda_indices=(device.index or 0,) if device.type == "cuda" else (),
-            synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
-        )
-    )
     try:
-        with ActiveJobs() as jobs:
-            return _run_study(cfg, storage, spec, data, meter, device, jobs, stacking, run_dir, final_data)
+        meter = cfg.meter.build(
+            MeterUse(
+                cuda_indices=(device.index or 0,) if device.type == "cuda" else (),
+                synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
+            )
+        )
+        try:
+            with ActiveJobs() as jobs:
+                return _run_study(
+                    cfg, storage, spec, data, meter, device, jobs, stacking, run_dir, final_data
+                )
+        finally:
+            meter.close()
     finally:
-        meter.close()
+        close_storage(storage)  # SQLite: the .db file alone then holds the study
 
 
 def _run_study(

@@ -97,6 +97,27 @@ def _round_of(trial: FrozenTrial) -> int | None:
     return int(value) if value is not None else None
 
 
+def _recorded(trial: FrozenTrial) -> bool:
+    """Its record was written (by a worker that may have died before telling): the round stands."""
+    return (
+        RECORD_ATTR in trial.user_attrs
+        and not trial.user_attrs.get(INTERRUPTED_ATTR)
+        and not trial.user_attrs.get(SURPLUS_ATTR)
+    )
+
+
+def was_interrupted(trial: FrozenTrial) -> bool:
+    """An abandoned attempt at a claimed round: failed before its record was written (killed, stopped
+    by a signal, or silent past the grace period) and queued again. Optuna's heartbeat rule fails such
+    a trial without the ``interrupted`` attribute when it is first to see it; it is the same fact."""
+    return (
+        trial.state == TrialState.FAIL
+        and _round_of(trial) is not None
+        and not trial.user_attrs.get(SURPLUS_ATTR)
+        and (bool(trial.user_attrs.get(INTERRUPTED_ATTR)) or RECORD_ATTR not in trial.user_attrs)
+    )
+
+
 def is_record(trial: FrozenTrial) -> bool:
     return (
         trial.state.is_finished()
@@ -223,8 +244,27 @@ class Workers:
 
     def recover(self) -> int:
         """Fail the rounds whose workers are gone and queue them again (a round killed before its claim
-        was written is simply drawn afresh); returns how many rounds this call took over."""
+        was written is simply drawn afresh); returns how many rounds this call took over.
+
+        A worker of this host that is gone is found first, by its process, and its round is marked
+        interrupted; only then does Optuna's heartbeat rule fail rounds silent for the grace period
+        (on a loaded machine both can see one killed round, and the first keeps the fuller record).
+        A round whose record was written before its worker died (killed, or a full disk, while
+        telling) is finished from that record: it is a round of the study, not one to run again."""
         taken_over = 0
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if not self.stale(trial):
+                continue
+            trial_id = self._trial_id(trial.number)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                if _recorded(trial):
+                    self._finish_from_record(trial_id, trial)
+                    continue
+                self.storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+                # Only the worker whose state change succeeds queues the round again.
+                if self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    requeue_stale(self.study, self.storage.get_trial(trial_id))
+                    taken_over += 1
         if self._rdb_heartbeat:
             running = [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
             with warnings.catch_warnings():
@@ -232,18 +272,29 @@ class Workers:
                 optuna.storages.fail_stale_trials(self.study)  # Optuna's rule; requeue_stale is its callback
             if running:
                 failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                taken_over += sum(t.number in running and not t.user_attrs.get(SURPLUS_ATTR) for t in failed)
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if not self.stale(trial):
-                continue
-            trial_id = self._trial_id(trial.number)
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                self.storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
-                # Only the worker whose state change succeeds queues the round again.
-                if self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                    requeue_stale(self.study, self.storage.get_trial(trial_id))
-                    taken_over += 1
+                taken_over += sum(
+                    t.number in running and not t.user_attrs.get(SURPLUS_ATTR) and not _recorded(t)
+                    for t in failed
+                )
         return taken_over
+
+    def _finish_from_record(self, trial_id: int, trial: FrozenTrial) -> None:
+        """Tell the storage what a recorded round's record says (its worker died before telling)."""
+        record = trial.user_attrs[RECORD_ATTR]
+        accuracy, energy_j = record.get("accuracy"), record.get("energy_j")
+        status = record.get("status")
+        if status == "pruned":
+            self.storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+        elif status != "complete" or accuracy is None:
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        elif len(self.study.directions) == 1:
+            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(accuracy)])
+        elif energy_j is None:
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        else:
+            self.storage.set_trial_state_values(
+                trial_id, TrialState.COMPLETE, [float(accuracy), float(energy_j)]
+            )
 
     # -- claims --------------------------------------------------------------------------------
 
@@ -316,9 +367,7 @@ def interrupted_joules(trials: list[FrozenTrial], round_no: int) -> float | None
     spent = [
         t.user_attrs[SPENT_ATTR]["energy_j"]
         for t in trials
-        if t.state == TrialState.FAIL
-        and not t.user_attrs.get(SURPLUS_ATTR)
-        and (t.user_attrs.get(INTERRUPTED_ATTR) or RECORD_ATTR not in t.user_attrs)
+        if was_interrupted(t)
         and _round_of(t) == round_no
         and isinstance(t.user_attrs.get(SPENT_ATTR), dict)
         and t.user_attrs[SPENT_ATTR].get("energy_j") is not None
@@ -335,7 +384,6 @@ def requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     record stands.
     """
     round_no = _round_of(trial)
-    recorded = RECORD_ATTR in trial.user_attrs and not trial.user_attrs.get(INTERRUPTED_ATTR)
-    if round_no is None or recorded or trial.user_attrs.get(SURPLUS_ATTR):
+    if round_no is None or _recorded(trial) or trial.user_attrs.get(SURPLUS_ATTR):
         return
     study.enqueue_trial(trial.params, user_attrs={ROUND_ATTR: round_no})

@@ -1,0 +1,190 @@
+"""Faults that must not lose a round: a full disk under each file storage, a read-only storage, a
+storage that keeps nothing, and a worker that died between writing its record and telling Optuna.
+
+Real processes on real file systems: each storage lives on a small tmpfs (mounting needs root; these
+tests skip elsewhere) that fills up, is freed, and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR
+from harness.storage import open_storage, repair_journal
+from harness.workers import ROUND_ATTR, WORKER_ATTR, Workers
+from tests.conftest import TINY, run_cli
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of the size asked for; ``resize(size)`` remounts it (``"ro"`` makes it read-only)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'})")
+
+    def remount(option: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,{option}", str(mount)], check=True)
+
+    try:
+        yield mount, remount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def recorded_rounds(url: str) -> list[int]:
+    storage = open_storage(url) if url.startswith("journal") else url
+    (name,) = optuna.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    return sorted(
+        int(t.user_attrs[ROUND_ATTR])
+        for t in study.get_trials(deepcopy=False)
+        if RECORD_ATTR in t.user_attrs and not t.user_attrs.get(INTERRUPTED_ATTR) and t.state.is_finished()
+    )
+
+
+def study_args(url: str, run_dir: Path, rounds: int) -> list[str]:
+    return [
+        "harness",
+        *TINY,
+        "strategy=random",
+        f"study.rounds={rounds}",
+        f"study.storage={url}",
+        f"hydra.run.dir={run_dir}",
+        "hydra.output_subdir=null",
+    ]
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("harness: error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_journal_filled_to_the_last_byte_resumes_with_every_round_it_had(tmp_path, small_disk):
+    mount, remount = small_disk
+    url = f"journal:///{mount}/j.log"  # a fourth slash: an absolute path
+    args = study_args(url, tmp_path / "run", rounds=30)
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "No space left on device" in one_error_line(out.stderr)
+    assert not (mount / "j.log").read_bytes().endswith(b"\n")  # the write that failed left a torn record
+    before = [int(r["round"]) for r in rows(tmp_path / "run" / "trials.csv")]
+    assert before, "the disk filled before any round: make the tmpfs larger"
+
+    remount("size=4m")
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "ended in a torn record" in again.stderr and "Traceback" not in again.stderr
+    assert recorded_rounds(url) == list(range(1, 31))
+    after = rows(tmp_path / "run" / "trials.csv")
+    assert [int(r["round"]) for r in after] == list(range(1, 31))
+
+
+@pytest.mark.slow
+def test_sqlite_on_a_full_disk_stops_in_one_line_and_resumes_with_storage_and_records_agreeing(
+    tmp_path, small_disk
+):
+    mount, remount = small_disk
+    remount("size=600k")
+    url = f"sqlite:///{mount}/s.db"
+    args = study_args(url, tmp_path / "run", rounds=300)
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "disk is full" in one_error_line(out.stderr)
+    remount("size=8m")
+    again = run_cli(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    assert recorded_rounds(url) == list(range(1, 301))
+    (name,) = optuna.get_all_study_names(url)
+    for trial in optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False):
+        record = trial.user_attrs.get(RECORD_ATTR)
+        if record is not None and not trial.user_attrs.get(INTERRUPTED_ATTR):
+            # What Optuna (and so the strategy) holds is what the round's record says.
+            assert trial.state.name.lower() == record["status"], (trial.number, trial.state, record["status"])
+
+
+def test_resuming_on_a_read_only_storage_is_one_line_and_exit_2(tmp_path, small_disk):
+    mount, remount = small_disk
+    remount("size=4m")
+    url = f"sqlite:///{mount}/s.db"
+    args = study_args(url, tmp_path / "run", rounds=2)
+    assert run_cli(args, tmp_path).returncode == 0
+    remount("ro")
+    out = run_cli(study_args(url, tmp_path / "run", rounds=4), tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "read-only" in one_error_line(out.stderr)
+    assert recorded_rounds(url) == [1, 2]
+
+
+def test_a_finished_sqlite_study_lives_in_the_db_file_alone(tmp_path):
+    db = tmp_path / "s.db"
+    out = run_cli(study_args(f"sqlite:///{db}", tmp_path / "run", rounds=3), tmp_path)
+    assert out.returncode == 0, out.stderr
+    wal = tmp_path / "s.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    copy = tmp_path / "copy" / "s.db"
+    copy.parent.mkdir()
+    shutil.copy(db, copy)  # the .db alone, as users copy it
+    assert recorded_rounds(f"sqlite:///{copy}") == [1, 2, 3]
+    report = run_cli(["harness-report", f"sqlite:///{copy}", "--out", str(tmp_path / "rep")], tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert len(rows(tmp_path / "rep" / "summary.csv")) == 1
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://"])
+def test_a_storage_that_keeps_nothing_is_refused_and_the_run_directory_is_untouched(tmp_path, url):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "trials.csv").write_text("study,round\nkept,1\n")
+    out = run_cli(study_args(url, run_dir, rounds=2), tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "keeps nothing" in one_error_line(out.stderr)
+    assert (run_dir / "trials.csv").read_text() == "study,round\nkept,1\n"
+
+
+def test_a_torn_journal_tail_is_cut_back_to_its_last_whole_record(tmp_path):
+    log = tmp_path / "j.log"
+    log.write_bytes(b'{"op_code":0}\n{"op_code":1}\n{"op_co')
+    assert repair_journal(log) == len(b'{"op_co')
+    assert log.read_bytes() == b'{"op_code":0}\n{"op_code":1}\n'
+    assert repair_journal(log) == 0  # whole: left alone
+    log.write_bytes(b'{"torn')
+    assert repair_journal(log) == 6 and log.read_bytes() == b""
+
+
+def test_a_round_recorded_by_a_worker_that_died_before_telling_stands_and_is_not_run_again(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    # A process of this host that no longer exists wrote its claim and its record, then died.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    trial.set_user_attr(ROUND_ATTR, 1)
+    trial.set_user_attr(WORKER_ATTR, {"host": socket.gethostname(), "pid": gone.pid, "started": ""})
+    trial.set_user_attr(RECORD_ATTR, {"status": "complete", "accuracy": 0.75, "energy_j": 2.0})
+    workers = Workers(study, storage, interval=1, grace=2)
+    assert workers.recover() == 0  # nothing taken over: the round is recorded
+    (frozen,) = study.get_trials(deepcopy=False)
+    assert frozen.state == TrialState.COMPLETE and frozen.value == 0.75
+    assert not frozen.user_attrs.get(INTERRUPTED_ATTR)
+    assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # not queued again
