@@ -54,6 +54,7 @@ COLUMNS = (
     "repetitions",
     "stack",
     "reason",
+    "table",
 )
 # What an outside table must have to be reduced (status, when absent, means complete).
 REQUIRED = ("study", "dataset", "model", "strategy", "seed", "round", "accuracy", "energy_j")
@@ -92,6 +93,8 @@ class TrialRecord:
     # Spent by earlier, interrupted attempts at this round (not part of energy_j): measured to the
     # signal that stopped an attempt, or to the last heartbeat of one killed without warning.
     interrupted_j: float | None = None
+    # A replayed round: the digest of the table it was looked up in (empty for a trained round).
+    table: str = ""
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

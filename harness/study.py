@@ -9,7 +9,6 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -19,7 +18,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,28 +28,26 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import MULTI_OBJECTIVE, OPTIMISER_PARAMS, ROUND_PARAMS, Config, StudySettings
+from harness.config import MULTI_OBJECTIVE, ROUND_PARAMS, Config, StudySettings
 from harness.config.meter import MeterUse
 from harness.config.options import ModelConfig
 from harness.data import Dataset, split_validation
 from harness.energy import Meter
-from harness.energy.base import Measurement, Window
+from harness.energy.base import Measurement
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
+from harness.rounds import CANDIDATE_ATTR, TRACE_ATTR, LiveRounds, RoundBackend, round_settings
 from harness.search.space import distributions
 from harness.search.strategies import derive_seed
 from harness.storage import close_storage, open_storage
 from harness.train import (
     EpochReport,
-    Hyperparameters,
-    RoundOutcome,
     StackPlan,
     TensorData,
     plan_stacking,
     prepare,
-    train_round,
     warm_up,
 )
 from harness.workers import (
@@ -236,28 +233,14 @@ class _Session:
 
     cfg: Config
     study: optuna.Study
-    spec: ModelConfig
-    data: TensorData
+    rounds: RoundBackend  # trains a round (live) or looks it up in a table (replay)
     meter: Meter
     dists: dict[str, optuna.distributions.BaseDistribution]
     idle_power_w: float | None
     jobs: ActiveJobs
-    stacking: StackPlan
     workers: Workers
     run_dir: Path
     current_round: int = 0  # the round being run, for the message when a signal stops it
-    window: Window | None = None  # the energy window of the round training now
-
-
-PUBLISHED_BETA2 = 0.999  # what the published code's Adam always received (PROTOCOL.md)
-
-
-def applied_params(params: dict[str, float], *, beta2_defect: bool) -> dict[str, float]:
-    """The hyperparameters Adam receives: all sampled ones, or, reproducing the published code's
-    defect, beta2 replaced by 0.999 (it is still sampled, recorded and told to the strategy)."""
-    if beta2_defect and "beta2" in params:
-        return {**params, "beta2": PUBLISHED_BETA2}
-    return params
 
 
 class _Stop(BaseException):
@@ -342,7 +325,10 @@ def _claim(session: _Session) -> tuple[int, _Asked] | None:
         # tell after training is a storage write.
         run_dir = str(session.run_dir.resolve())
         with meter.window() as search:
-            strategy = s.sampler(cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no))
+            strategy = session.rounds.sampler(
+                s.sampler(cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no)),
+                session.dists,
+            )
             study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
             with warnings.catch_warnings():
                 # Optuna's advice for its own optimize loop; this loop beats the heart itself.
@@ -375,18 +361,13 @@ def _run_round(session: _Session) -> TrialRecord | None:
         return None
     round_no, asked = claim
     session.current_round = round_no
-    session.window = None
-
-    def spent() -> Measurement | None:
-        return session.window.so_far() if session.window is not None else None
-
     try:
-        with session.workers.alive(asked.trial.number, spent):
+        with session.workers.alive(asked.trial.number, session.rounds.spent):
             return _train_and_record(session, round_no, asked)
     except _Stop:
         # A signal during the final storage writes may find the round already told: it is kept.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            _mark_interrupted(session.study, asked.trial, asked.params, round_no, spent())
+            _mark_interrupted(session.study, asked.trial, asked.params, round_no, session.rounds.spent())
         raise
 
 
@@ -402,47 +383,11 @@ class _Asked:
     concurrent: int  # other metering jobs seen at the start
 
 
-def round_settings(cfg: Config, spec: ModelConfig, params: dict[str, float]) -> tuple[ModelConfig, int, int]:
-    """The network, epochs and batch size of a round: the study's, or the values the space searches
-    (space=cost_aware) for this round."""
-    layers: dict[str, Any] = {k: int(params[k]) for k in ("linear_layers", "conv_layers") if k in params}
-    spec = dataclasses.replace(spec, **layers)  # conv_layers: searched for SimpleCNN only
-    return (
-        spec,
-        int(params.get("epochs", cfg.study.epochs)),
-        int(params.get("batch_size", cfg.study.batch_size)),
-    )
-
-
 def costliest_round(cfg: Config, spec: ModelConfig) -> tuple[ModelConfig, int, int]:
     """The largest network, epochs and batch the space allows: what warm-up checks, stacking plans
     for and a pruner counts its steps up to."""
     most = {name: r.high for name, r in cfg.space.params.items() if name in ROUND_PARAMS}
     return round_settings(cfg, spec, most)
-
-
-def _train_configuration(
-    session: _Session,
-    data: TensorData,
-    params: dict[str, float],
-    round_no: int,
-    report: EpochReport | None = None,
-) -> RoundOutcome:
-    """Train ``params`` as round ``round_no`` does: its repetitions' seeds, the study's stacking and,
-    where asked for, the published beta2 defect; ``report`` lets the study's pruner stop it early."""
-    st = session.cfg.study
-    spec, epochs, batch_size = round_settings(session.cfg, session.spec, params)
-    adam = {k: v for k, v in params.items() if k in OPTIMISER_PARAMS}
-    return train_round(
-        spec,
-        data,
-        Hyperparameters.from_params(applied_params(adam, beta2_defect=st.beta2_defect)),
-        epochs=epochs,
-        batch_size=batch_size,
-        seeds=[derive_seed(st.seed, 1, round_no, rep) for rep in range(st.repetitions)],
-        stack=session.stacking.stack,
-        report=report,
-    )
 
 
 def _pruning(session: _Session, trial: optuna.trial.Trial) -> EpochReport | None:
@@ -458,22 +403,13 @@ def _pruning(session: _Session, trial: optuna.trial.Trial) -> EpochReport | None
 
 
 def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialRecord | None:
-    cfg, study, meter, jobs = session.cfg, session.study, session.meter, session.jobs
+    cfg, study, jobs = session.cfg, session.study, session.jobs
     st, s = cfg.study, cfg.strategy
     trial, params = asked.trial, asked.params
-    with meter.window() as window:
-        session.window = window
-        # One window for all repetitions, stacked or not: the round's joules.
-        try:
-            outcome = _train_configuration(session, session.data, params, round_no, _pruning(session, trial))
-        except Exception as exc:  # out of memory, or any error inside training: this round fails
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-            elapsed = time.perf_counter() - asked.start
-            outcome = RoundOutcome([], reason, elapsed, 0.0, 0, session.stacking.stack)
+    # One energy window for all repetitions, stacked or not: the round's joules (or the table's).
+    ran = session.rounds.run(params, round_no, _pruning(session, trial))
+    outcome, m = ran.outcome, ran.measurement
     accuracies = outcome.accuracies
-    m = window.measurement
-    assert m is not None
     concurrent = asked.concurrent + jobs.others()
     machine_wide = "rapl" in m.source or "nvml" in m.source
     net_j = None
@@ -511,6 +447,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         repetitions=len(accuracies) if outcome.scored else len(accuracies) + 1,
         stack=outcome.stack,
         reason=outcome.reason,
+        table=ran.table,
         params=params,
     )
     if not session.workers.keeps(trial.number, round_no):
@@ -523,6 +460,10 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         study.tell(trial, state=TrialState.FAIL)
         return None
     trial.set_user_attr(RECORD_ATTR, record.to_attrs())
+    if ran.trace is not None:
+        trial.set_user_attr(TRACE_ATTR, ran.trace)
+    if ran.candidate is not None:
+        trial.set_user_attr(CANDIDATE_ATTR, ran.candidate)
     # Flat copies for Optuna's own tools (optuna-dashboard, trials_dataframe, optuna.visualization),
     # which show and sort by top-level attributes.
     for key in FLAT_ATTRS:
@@ -621,6 +562,14 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     st = cfg.study
     if st.threads is not None:
         torch.set_num_threads(st.threads)
+    if st.backend == "replay":
+        from harness.replay import ReplayRounds
+
+        # Nothing trains: no data, no warm-up, no stacking plan. The strategy's asks are still metered.
+        replay = ReplayRounds.open(cfg)
+        return _with_storage_and_meter(
+            cfg, torch.device("cpu"), run_dir, lambda meter: (replay, None), replay.final_accuracies
+        )
     device = pick_device(st.device)
     data, final_data = load_data(cfg, device)
     spec = cfg.model
@@ -637,6 +586,24 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         setting=st.stack_repetitions,
         memory_mb=st.stack_memory_mb,
     )
+
+    def live(meter: Meter) -> tuple[RoundBackend, StackPlan]:
+        test = (lambda: prepare(final_data, device)) if final_data is not None else (lambda: None)
+        return LiveRounds(cfg, spec, data, meter, stacking, test_data=test), stacking
+
+    # A table build keeps every candidate's test accuracy already: no picked configuration to retrain.
+    has_test = final_data is not None and not cfg.strategy.traces_epochs
+    return _with_storage_and_meter(cfg, device, run_dir, live, has_test)
+
+
+def _with_storage_and_meter(
+    cfg: Config,
+    device: torch.device,
+    run_dir: Path,
+    backend: Callable[[Meter], tuple[RoundBackend, StackPlan | None]],
+    has_test: bool,
+) -> StudyResult:
+    st = cfg.study
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
     try:
         meter = cfg.meter.build(
@@ -646,10 +613,9 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
             )
         )
         try:
+            rounds, stacking = backend(meter)
             with ActiveJobs() as jobs:
-                return _run_study(
-                    cfg, storage, spec, data, meter, device, jobs, stacking, run_dir, final_data
-                )
+                return _run_study(cfg, storage, rounds, meter, device, jobs, stacking, run_dir, has_test)
         finally:
             meter.close()
     finally:
@@ -659,21 +625,20 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
 def _run_study(
     cfg: Config,
     storage: optuna.storages.BaseStorage,
-    spec: ModelConfig,
-    data: TensorData,
+    rounds: RoundBackend,
     meter: Meter,
     device: torch.device,
     jobs: ActiveJobs,
-    stacking: StackPlan,
+    stacking: StackPlan | None,
     run_dir: Path,
-    final_data: Dataset | None = None,
+    has_test: bool = False,
 ) -> StudyResult:
     from tqdm import tqdm
 
     st = cfg.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
-    _, max_epochs, _ = costliest_round(cfg, spec)
+    _, max_epochs, _ = costliest_round(cfg, cfg.model)
     study.pruner = cfg.strategy.make_pruner(max_epochs)
     name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
@@ -693,27 +658,20 @@ def _run_study(
         "config": cfg.fingerprint(),
         "machine": info,
         "idle_power_w": idle_power_w,
-        "stacking": {"setting": stacking.setting, "stack": stacking.stack, "why": stacking.why},
     }
+    if stacking is not None:
+        summary["stacking"] = {"setting": stacking.setting, "stack": stacking.stack, "why": stacking.why}
+    if isinstance(table := getattr(rounds, "table", None), str):
+        summary["replay"] = {"table": table, "path": cfg.study.table}
     _write_json(run_dir / STUDY_FILE, summary)
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(_records_for_dir(study, run_dir, workers.me))
     if queued:
         _say_rerun(name, queued)
-    if stacking.stacked and st.progress:
+    if stacking is not None and stacking.stacked and st.progress:
         print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
     session = _Session(
-        cfg,
-        study,
-        spec,
-        data,
-        meter,
-        distributions(cfg.space.params),
-        idle_power_w,
-        jobs,
-        stacking,
-        workers,
-        run_dir,
+        cfg, study, rounds, meter, distributions(cfg.space.params), idle_power_w, jobs, workers, run_dir
     )
     # A bar on a terminal; in a log file (stderr not a terminal) one plain line per round instead of
     # carriage-return redraws.
@@ -772,12 +730,12 @@ def _run_study(
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
     done = len(records) >= st.rounds or stopped is not None
-    if final_data is not None and result.best_round is not None and done:
+    if has_test and result.best_round is not None and done:
         final = study.user_attrs.get(FINAL_ATTR)
         if final is None:
             # The round summarise found best (the earliest on a tie).
             picked = next(r for r in records if r.round == result.best_round)
-            final = _final_evaluation(session, picked, prepare(final_data, device))
+            final = _final_evaluation(session, picked)
             study.set_user_attr(FINAL_ATTR, final)
         summary[FINAL_ATTR] = final
         _write_json(run_dir / STUDY_FILE, summary)
@@ -791,21 +749,21 @@ def _run_study(
     return result
 
 
-def _final_evaluation(session: _Session, best: TrialRecord, test: TensorData) -> dict[str, Any]:
+def _final_evaluation(session: _Session, best: TrialRecord) -> dict[str, Any]:
     """Train the configuration the search picked (its best round on the validation split) once more
     with that round's seeds on the same training images, and score it on the test set: the study's
-    outcome under the corrected protocol. Its energy is metered and kept apart."""
-    with session.meter.window() as window:
-        outcome = _train_configuration(session, test, best.params, best.round)
-    m = window.measurement
-    assert m is not None
+    outcome under the corrected protocol. Its energy is metered and kept apart. A replay reads the
+    picked candidate's test accuracy from its table."""
+    ran = session.rounds.final(best.params, best.round)
+    assert ran is not None
+    m = ran.measurement
     return {
         "round": best.round,
         "params": best.params,
         "validation_accuracy": best.accuracy,
-        "test_accuracy": outcome.mean_accuracy,
-        "test_accuracy_std": outcome.spread,
-        "reason": outcome.reason,
+        "test_accuracy": ran.outcome.mean_accuracy,
+        "test_accuracy_std": ran.outcome.spread,
+        "reason": ran.outcome.reason,
         "energy_j": m.energy_j,
         "energy_source": m.source,
     }

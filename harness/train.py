@@ -30,6 +30,10 @@ FUSED_ADAM = True
 # Called after each epoch but the last with (epoch, mean accuracy of the repetitions on the data's test
 # split, which a pruned study makes a validation split); returns True to stop the round there (pruned).
 EpochReport = Callable[[int, float], bool]
+# Called after every epoch (the last too) of every chunk of repetitions, with (the chunk's first
+# repetition, 1-based; epoch; score), where score(data) is each repetition's accuracy on data's test
+# split. A table build records the round's learning curves through it.
+EpochTrace = Callable[[int, int, Callable[["TensorData"], list[float]]], None]
 
 
 class ModelSpec(Protocol):
@@ -167,6 +171,8 @@ def train_trial(
     batch_size: int,
     seed: int,
     report: EpochReport | None = None,
+    trace: EpochTrace | None = None,
+    first_repetition: int = 1,
 ) -> TrialOutcome:
     """Train one model from a seeded initialisation and return its test accuracy."""
     device = data.train_x.device
@@ -197,6 +203,9 @@ def train_trial(
         if not math.isfinite(loss_sum.item()):
             train_s = time.perf_counter() - start
             return TrialOutcome("failed", None, f"diverged at epoch {epoch}", train_s, 0.0, samples)
+        if trace is not None:
+            trace(first_repetition, epoch, lambda d: [evaluate(model, d, max(batch_size, 1024))])
+            model.train()
         if report is not None and epoch < epochs:
             accuracy = evaluate(model, data, max(batch_size, 1024))
             model.train()
@@ -282,6 +291,7 @@ def train_stacked(
     seeds: list[int],
     first_repetition: int = 1,
     report: EpochReport | None = None,
+    trace: EpochTrace | None = None,
 ) -> RoundOutcome:
     """Train ``len(seeds)`` repetitions at once; repetition r is what ``train_trial(seed=seeds[r])`` trains.
 
@@ -322,6 +332,11 @@ def train_stacked(
             train_s = time.perf_counter() - start
             reason = f"repetition {first_repetition + finite.index(False)}: diverged at epoch {epoch}"
             return RoundOutcome([], reason, train_s, 0.0, samples, copies)
+        if trace is not None:
+            trace(
+                first_repetition, epoch, lambda d: evaluate_stacked(model, d, max(batch_size, 1024 // copies))
+            )
+            model.train()
         if report is not None and epoch < epochs:  # the stacked repetitions are judged on their mean
             accuracy = statistics.fmean(evaluate_stacked(model, data, max(batch_size, 1024 // copies)))
             model.train()
@@ -355,6 +370,7 @@ def train_round(
     seeds: list[int],
     stack: int,
     report: EpochReport | None = None,
+    trace: EpochTrace | None = None,
 ) -> RoundOutcome:
     """Train a round's repetitions (one per seed), ``stack`` at a time; stop at the first failure.
 
@@ -368,7 +384,15 @@ def train_round(
         number = len(accuracies) + 1  # of the chunk's first repetition within the round
         if len(chunk) == 1:
             one = train_trial(
-                spec, data, hp, epochs=epochs, batch_size=batch_size, seed=chunk[0], report=report
+                spec,
+                data,
+                hp,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=chunk[0],
+                report=report,
+                trace=trace,
+                first_repetition=number,
             )
             pruned = one.status == "pruned"
             part = RoundOutcome(
@@ -390,6 +414,7 @@ def train_round(
                 seeds=chunk,
                 first_repetition=number,
                 report=report,
+                trace=trace,
             )
         report = None  # only the first chunk is judged
         train_s += part.train_s

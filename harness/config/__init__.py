@@ -116,6 +116,10 @@ class StudySettings:
     # seconds; a round whose worker has been silent for grace_period seconds is run again by another.
     heartbeat_interval: int = 10
     grace_period: int = 30
+    # live: every round trains. replay: every round is looked up in a table of measured rounds
+    # (study.table: the folder harness-table wrote), answered by its nearest candidate.
+    backend: str = "live"
+    table: str | None = None
 
 
 # (group, setting, default) of settings that changed no round before they existed.
@@ -127,6 +131,7 @@ LATER_SETTINGS = (
     ("meter", "poll_interval_s", 0.1),
     ("strategy", "population_size", 10),
     ("strategy", "pruner", "none"),
+    ("study", "backend", "live"),
 )
 
 
@@ -170,6 +175,10 @@ class Config:
         running += ("heartbeat_interval", "grace_period")
         for key in ("rounds", "storage", "threads", "name", "progress", "device", *running):
             study.pop(key)
+        table = study.pop("table")
+        if self.study.backend == "replay":
+            # The table's own identity, wherever its folder lies: its protocol, machine and candidates.
+            study["table"] = table_digest(table)
         return _without_later_defaults(
             {
                 "dataset": self.dataset.fingerprint(),
@@ -236,6 +245,7 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "study.beta2_defect": ("b2defect", "b2applied"),
     "dataset.validation": "val",
     "strategy.pruner": "prune_",
+    "study.backend": "",  # replay
 }
 
 
@@ -424,6 +434,21 @@ def validate(cfg: Config) -> None:
     at_least(st.seed, 0, "study.seed")
     at_least(st.threads, 1, "study.threads")
     at_least(st.heartbeat_interval, 1, "study.heartbeat_interval")
+    choice(st.backend, BACKENDS, "study.backend")
+    if st.backend == "replay":
+        table_digest(st.table)
+    if s.name == "table" and st.backend == "replay":
+        raise ConfigError(
+            "strategy=table builds a table by training; it cannot replay one (study.backend=live)"
+        )
+    if s.name == "table":
+        cells = math.prod(len(grid_values(r, cfg.space.grid_points)) for r in cfg.space.params.values())
+        candidates = getattr(s, "candidates", 0)
+        if candidates < cells:
+            raise ConfigError(
+                f"strategy.candidates={candidates} cannot hold the {cells} grid cells of "
+                f"space={cfg.space.name}; raise strategy.candidates (grid search replays only on its cells)"
+            )
     if st.grace_period <= st.heartbeat_interval:
         raise ConfigError(
             f"study.grace_period={st.grace_period} must exceed study.heartbeat_interval="
@@ -452,6 +477,26 @@ def validate(cfg: Config) -> None:
                 f"study.rounds={st.rounds} exceeds the {cells} cells of the grid over "
                 f"space={cfg.space.name}; lower study.rounds or raise space.grid_points"
             )
+
+
+TABLE_MANIFEST = "manifest.json"
+BACKENDS = ("live", "replay")
+
+
+def table_digest(table: str | None) -> str:
+    """The digest a replay table's manifest records (its protocol, machine and candidates)."""
+    if not table:
+        raise ConfigError("study.backend=replay needs study.table=PATH, the folder harness-table wrote")
+    manifest = Path(table) / TABLE_MANIFEST
+    try:
+        digest = json.loads(manifest.read_text()).get("digest")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"study.table={table}: {manifest} cannot be read ({exc}); give the folder harness-table wrote"
+        ) from None
+    if not isinstance(digest, str):
+        raise ConfigError(f"study.table={table}: {manifest} has no digest; rebuild it with harness-table")
+    return digest
 
 
 def validate_space(space: SpaceConfig) -> None:

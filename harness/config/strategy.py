@@ -40,6 +40,8 @@ class StrategyConfig(Option):
     pruner: str = "none"
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("grid", "random")
+    # Whether each round records its learning curve and per-epoch joules (strategy=table does).
+    traces_epochs: ClassVar[bool] = False
     RECORDED: ClassVar[dict[str, Any]] = {
         "n_startup_trials": 10,
         "n_initial_points": 1,
@@ -165,10 +167,39 @@ class NSGA2Config(StrategyConfig):
         at_least(self.population_size, 2, "strategy.population_size")
 
 
+@dataclasses.dataclass
+class TableConfig(StrategyConfig):
+    """table: not a search. Round r trains candidate r of the space's fixed candidate set (the grid's
+    cells, then scrambled Sobol points up to ``candidates``), recording every epoch; harness-table runs
+    it and writes the replay table."""
+
+    candidates: int = 512
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("table",)
+
+    # A table's rounds record learning curves and per-epoch joules (what replay needs).
+    traces_epochs: ClassVar[bool] = True
+
+    def candidate_set(self, space: SpaceConfig, seed: int) -> list[dict[str, float]]:
+        from harness.search.candidates import candidate_set
+
+        return candidate_set(space.params, space.grid_points, self.candidates, seed)
+
+    def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
+        from harness.search.candidates import CandidateSampler
+
+        return CandidateSampler(self.candidate_set(space, study_seed))
+
+    def check(self) -> None:
+        super().check()
+        at_least(self.candidates, 1, "strategy.candidates")
+
+
 SCHEMAS: tuple[type[StrategyConfig], ...] = (
     StrategyConfig,
     OptunaModelConfig,
     SkoptConfig,
     QMCConfig,
     NSGA2Config,
+    TableConfig,
 )
