@@ -84,6 +84,12 @@ def normalised(params: Mapping[str, Range], values: Mapping[str, float]) -> np.n
     return np.asarray(out)
 
 
+def _fresh(study: optuna.Study, trial: FrozenTrial) -> FrozenTrial:
+    """The trial as storage holds it now (Optuna hands a relative sampler the copy taken before
+    before_trial wrote to it)."""
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == trial.number), trial)
+
+
 class NearestCandidate:
     """The candidates of a table, and which of them is nearest to a proposal."""
 
@@ -107,8 +113,7 @@ class CandidateSampler(BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         # The claim was written to storage just before (harness/workers.py): read the trial afresh.
-        fresh = next((t for t in study.get_trials(deepcopy=False) if t.number == trial.number), trial)
-        round_no = fresh.user_attrs.get(ROUND_ATTR)
+        round_no = _fresh(study, trial).user_attrs.get(ROUND_ATTR)
         if round_no is not None:
             self.rounds[trial.number] = int(round_no)
 
@@ -161,6 +166,8 @@ class SnapSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
+        # Samplers write their own attributes in before_trial (the grid its cell): read them afresh.
+        trial = _fresh(study, trial)
         inner_space = self.inner.infer_relative_search_space(study, trial)
         proposal = dict(self.inner.sample_relative(study, trial, inner_space)) if inner_space else {}
         for name, dist in self.space.items():
