@@ -177,6 +177,12 @@ def report(args: argparse.Namespace) -> int:
             f"{shared} round(s) were metered while other jobs ran on this machine: their hardware "
             "counters include the other jobs' energy (column shared_counter_rounds)."
         )
+    below = int(summary.get("gqi_below_1kwh", pd.Series(dtype=bool)).sum())
+    if below:
+        notes.append(
+            f"GQI is flagged (gqi_below_1kwh) in {below} of {len(summary)} studies: below 1 kWh its log10 is "
+            "negative and it orders studies backwards; rank by accuracy_per_kj and joules, never by GQI."
+        )
     if args.net:
         notes.append("Joules are net of each study's idle baseline (energy_net_j).")
     if args.with_search:
@@ -190,7 +196,10 @@ def report(args: argparse.Namespace) -> int:
             if args.target is not None
             else f"target: best of the (dataset, model, space) group minus {args.delta:g}."
         )
-        + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds)."
+        + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds); paired"
+        + " comparisons: Student's t interval, exact sign-flip p adjusted by Holm over the report, and"
+        + " the seeds 80% power needs for the stated effect; a reading is a finding only where the"
+        + " corrected p and the interval agree."
         + f" CO2e: joules x PUE {args.pue:g} at {args.carbon_intensity:g} gCO2e/kWh."
     )
     paired = markdown_comparisons(comparisons)
@@ -230,6 +239,7 @@ def report(args: argparse.Namespace) -> int:
             *plots.plot_convergence(loaded.trials, out, by="rounds", svg=args.svg),
             *plots.plot_pareto(loaded.trials, out, svg=args.svg),
             *plots.plot_joules_to_target(by_strategy, out, svg=args.svg),
+            *plots.plot_time_to_target(summary, out, svg=args.svg),
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
     if args.mlflow:

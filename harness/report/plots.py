@@ -324,3 +324,55 @@ def joules_to_target_figure(by_strategy: pd.DataFrame) -> Figure:
         ax.set_title(f"{_panel_name(*keys)}\nenergy: {sources or 'none'}", fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     return fig
+
+
+def plot_time_to_target(summary: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
+    """time_to_target.png: Kaplan-Meier curves of the fraction of seeds not yet at the target, against
+    rounds (top row) and joules (bottom row), per strategy with 95% bands; seeds that never reach it
+    are censored at their last round, not dropped."""
+    return _save(time_to_target_figure(summary), out, "time_to_target", svg)
+
+
+def time_to_target_figure(summary: pd.DataFrame) -> Figure:
+    from harness.report.stats import kaplan_meier
+
+    cells = list(summary.groupby(GROUP, sort=True))
+    fig = Figure(figsize=(5.2 * max(len(cells), 1), 8.0))
+    axes = fig.subplots(2, max(len(cells), 1), squeeze=False)
+    for column, (keys, cell) in enumerate(cells):
+        for row, (metric, horizon, label) in enumerate(
+            (("rounds_to_target", "rounds", "search round"), ("joules_to_target", "total_joules", "joules"))
+        ):
+            ax = axes[row][column]
+            for strategy in _strategies(cell):
+                s = cell[cell["strategy"] == strategy]
+                reached = s[metric].notna().to_numpy()
+                times = np.where(reached, s[metric].to_numpy(float), s[horizon].to_numpy(float))
+                keep = ~np.isnan(times)
+                if not keep.any():
+                    continue
+                t, surv, low, high = kaplan_meier(times[keep], reached[keep].astype(int))
+                end = float(np.nanmax(times[keep]))
+                t, surv = np.append(t, end), np.append(surv, surv[-1])
+                low, high = np.append(low, low[-1]), np.append(high, high[-1])
+                colour = _colour(strategy)
+                ax.step(
+                    t,
+                    surv,
+                    where="post",
+                    color=colour,
+                    ls=_line_style(strategy),
+                    label=f"{strategy} ({int(reached.sum())}/{len(s)} reached)",
+                )
+                ax.fill_between(t, low, high, step="post", color=colour, alpha=0.15, lw=0)
+            if row == 1:
+                ax.set_xscale("symlog" if (cell[horizon] > 0).any() else "linear")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(label)
+            ax.set_ylabel("fraction of seeds not yet at the target")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(_panel_name(*keys), fontsize=10)
+            ax.grid(True, which="major", alpha=0.3)
+            ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig

@@ -130,6 +130,10 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
                 "joules_to_best_with_search": _energy_to(searched, rounds_to_best),
                 "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
+                # Below 1 kWh log10 is negative and GQI orders studies backwards: flagged, never ranked.
+                "gqi_below_1kwh": bool(joules_to_best < JOULES_PER_KWH)
+                if not math.isnan(joules_to_best)
+                else False,
                 "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
                 "shared_counter_rounds": int(_true(t.get("shared_counters")).sum()),
                 # How much one study's rounds vary in energy (std / mean): small means joules to an
