@@ -136,6 +136,7 @@ def export(cfg: Config, out: Path) -> Path:
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
     os.replace(tmp, out / TABLE_FILE)
     fingerprint = cfg.fingerprint()
+    best_candidate, best_score = best_mean(frame)
     manifest = {
         "format": FORMAT,
         "digest": digest,
@@ -153,10 +154,23 @@ def export(cfg: Config, out: Path) -> Path:
         "build_s": float(frame.drop_duplicates("candidate")["round_s"].sum()),
         "build_j": float(frame.drop_duplicates("candidate")["round_j"].sum(min_count=1)),
         "rows": len(frame),
+        # The best candidate's expected accuracy: the mean over all repetitions after the last epoch.
+        "best_candidate": best_candidate,
+        "best_mean_score": best_score,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_atomic(out / TABLE_MANIFEST, json.dumps(manifest, indent=2, default=str))
     return out
+
+
+def best_mean(frame: Any) -> tuple[int | None, float | None]:
+    """The candidate with the highest mean score over its repetitions at its last epoch, and that mean."""
+    done = frame[(frame["status"] == "complete") & (frame["epoch"] > 0)]
+    if done.empty:
+        return None, None
+    last = done[done["epoch"] == done.groupby("candidate")["epoch"].transform("max")]
+    means = last.groupby("candidate")["score"].mean()
+    return int(means.idxmax()), float(means.max())
 
 
 def protocol(cfg: Config) -> dict[str, Any]:

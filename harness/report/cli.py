@@ -101,9 +101,35 @@ def parser() -> argparse.ArgumentParser:
         help="also write each study as an MLflow run to this tracking store (e.g. sqlite:///mlflow.db)",
     )
     p.add_argument("--mlflow-experiment", default="harness", help="the MLflow experiment (default harness)")
+    p.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="a replay table (harness-table's folder): its replayed studies' target is its best candidate's "
+        "expected accuracy minus --delta, instead of the best of the group (repeatable)",
+    )
     p.add_argument("--svg", action="store_true", help="write SVG beside every PNG")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     return p
+
+
+def table_optima(folders: list[Path]) -> dict[str, float]:
+    """Each replay table's digest -> its best candidate's expected accuracy (from its manifest)."""
+    import json
+
+    optima = {}
+    for folder in folders:
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+            optima[str(manifest["digest"])] = float(manifest["best_mean_score"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise HarnessError(
+                f"--table {folder}: its manifest.json gives no digest and best_mean_score ({exc}); "
+                f"give a folder harness-table wrote"
+            ) from None
+    return optima
 
 
 def report(args: argparse.Namespace) -> int:
@@ -141,6 +167,7 @@ def report(args: argparse.Namespace) -> int:
         budget_j=args.budget,
         carbon_g_per_kwh=args.carbon_intensity,
         pue=args.pue,
+        table_optima=table_optima(args.table),
     )
     summary = reduce_studies(loaded.trials, definitions)
     for warning in duplicate_seeds(summary):
