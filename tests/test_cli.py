@@ -21,7 +21,7 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
     assert out.returncode == 0
     assert "harness is powered by Hydra" in out.stdout
     for line in (
-        "strategy: bayes, bayes_ei, bayes_eipj, bayes_pi, grid, mo_gp, mo_nsga2, qmc, random, tpe",
+        "strategy: bayes, bayes_ei, bayes_eipj, bayes_pi, grid, mo_gp, mo_nsga2, qmc, random, table, tpe",
         "space: cost_aware, log3, log5, paper3, paper5",
         "model: dense_linear, dense_poly, simple_cnn",
         "dataset: cifar10, digits, fashion_mnist, synthetic",
