@@ -260,3 +260,45 @@ def test_a_study_on_fashion_mnist_files_prints_no_library_warning(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "Warning" not in out.stderr, out.stderr
+
+
+class _Payload:
+    """A pickle that would run a command when loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar10_batches_are_read_without_running_what_a_pickle_names(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(cifar_batch(4))
+    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _Payload(marker), b"labels": [0]}))
+    # The user vouches for every file's checksum, the hostile one's too.
+    sums = {p.name: md5(p) for p in folder.iterdir()}
+    with pytest.raises(DataError, match="never holds"):
+        load("cifar10", root=str(tmp_path), download=False, checksums=sums)
+    assert not marker.exists()
+
+
+def test_cifar10_checksums_given_for_some_files_keep_the_published_ones_for_the_rest(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(cifar_batch(4))
+    # Only one file's checksum given: the others are checked against the published sums (and fail,
+    # as these are not the published files), in one line rather than a KeyError.
+    with pytest.raises(DataError, match="is corrupted"):
+        load(
+            "cifar10",
+            root=str(tmp_path),
+            download=False,
+            checksums={"test_batch": md5(folder / "test_batch")},
+        )

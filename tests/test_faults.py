@@ -188,3 +188,28 @@ def test_a_round_recorded_by_a_worker_that_died_before_telling_stands_and_is_not
     assert frozen.state == TrialState.COMPLETE and frozen.value == 0.75
     assert not frozen.user_attrs.get(INTERRUPTED_ATTR)
     assert not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # not queued again
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("space.params.lr.high=inf", "space.params.lr.high=inf must be a finite number"),
+        ("+meter.watts_per_core=nan", "must be a finite number"),
+        ("study.energy_budget_j=nan", "study.energy_budget_j=nan must be a finite number"),
+        ("study.stack_memory_mb=nan", "must be a finite number"),
+        ("study.rounds=1000000000", "split the search into studies"),
+        ("dataset.validation=0.9999", "leaves none to train on"),
+        ("study.name=../../../x", "one plain name"),
+        ("study.name=" + "x" * 300, "give at most 200"),
+    ],
+)
+def test_values_that_make_no_sense_are_refused_in_one_line(tmp_path, override, words):
+    args = study_args(f"sqlite:///{tmp_path}/s.db", tmp_path / "run", rounds=2)
+    if override.startswith("+meter"):
+        args += ["meter=estimate", override.removeprefix("+")]
+    else:
+        args.append(override)
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert words in one_error_line(out.stderr)
+    assert not (tmp_path.parent / "x").exists()

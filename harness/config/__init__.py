@@ -394,11 +394,49 @@ def from_container(tree: dict[str, Any]) -> Config:
 # Value checks
 
 
+MAX_ROUNDS = 100_000  # each round is a trial in storage and a line of trials.csv
+MAX_NAME = 200  # a study name is a directory name: most file systems allow 255 bytes
+
+
+def _finite(cfg: Config) -> None:
+    """Every number a setting holds is finite: infinity or NaN makes no sense for any of them."""
+    groups = {
+        "dataset": dataclasses.asdict(cfg.dataset),
+        "model": dataclasses.asdict(cfg.model),
+        "strategy": dataclasses.asdict(cfg.strategy),
+        "meter": dataclasses.asdict(cfg.meter),
+        "study": dataclasses.asdict(cfg.study),
+        "space.params": {n: dataclasses.asdict(r) for n, r in cfg.space.params.items()},
+    }
+    for key, value in _flatten(groups).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{key}={value} must be a finite number")
+
+
+def _study_name(name: str | None) -> None:
+    """A study name is one directory under the runs folder: no path, nothing that leaves it."""
+    if name is None:
+        return
+    if not name.strip() or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise ConfigError(
+            f"study.name={name!r} must be one plain name (it becomes a directory under runs/); "
+            f"no '/', and not '.' or '..'"
+        )
+    if len(name.encode()) > MAX_NAME:
+        raise ConfigError(f"study.name is {len(name.encode())} bytes long; give at most {MAX_NAME}")
+
+
 def validate(cfg: Config) -> None:
     """Each option's own checks, then those that involve several groups."""
     d, m, s, st = cfg.dataset, cfg.model, cfg.strategy, cfg.study
+    _finite(cfg)
     for option in (d, m, s, cfg.meter):  # each knows its names (Option.__post_init__)
         option.check()
+    _study_name(st.name)
+    if st.rounds > MAX_ROUNDS:
+        raise ConfigError(
+            f"study.rounds={st.rounds} is more than {MAX_ROUNDS:,} rounds; split the search into studies"
+        )
     choice(st.device, ("cpu", "cuda", "auto"), "study.device")
     if st.stack_repetitions not in (True, False, "auto"):
         raise ConfigError(

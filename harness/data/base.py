@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import DataError
+
 STATS_CHUNK = 512  # images per chunk when computing channel statistics
 
 
@@ -60,6 +62,11 @@ def split_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset
     split, which the search never sees."""
     n = len(data.train_y)
     n_val = max(1, round(n * fraction))
+    if n - n_val < 1:
+        raise DataError(
+            f"dataset.validation={fraction:g} of {data.name}'s {n} training images leaves none to train on; "
+            f"give a smaller fraction, such as 0.2"
+        )
     order = np.random.default_rng(seed).permutation(n)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     train_x, train_y = data.train_x[train], data.train_y[train]
