@@ -644,10 +644,21 @@ def _run_study(
     info = machine_info(meter, device)
     study.set_user_attr("machine", info)
     idle_power_w = study.user_attrs.get("idle_power_w")
+    # The baseline belongs to the machine and meter it was measured with: a study resumed elsewhere
+    # measures its own rather than subtracting another machine's idle power.
+    here = {k: info.get(k) for k in ("hostname", "cpu_model", "meter", "device")}
+    measured_on = study.user_attrs.get("idle_machine")
+    if idle_power_w is not None and measured_on is not None and measured_on != here:
+        print(
+            f"{name}: the idle baseline was measured on another machine; measuring this one's",
+            file=sys.stderr,
+        )
+        idle_power_w = None
     if cfg.meter.idle_seconds > 0 and idle_power_w is None:
         print(f"{name}: measuring idle power for {cfg.meter.idle_seconds:g} s", file=sys.stderr)
         idle_power_w = measure_idle_power(meter, cfg.meter.idle_seconds)
         study.set_user_attr("idle_power_w", idle_power_w)
+        study.set_user_attr("idle_machine", here)
     workers = Workers(study, storage, interval=st.heartbeat_interval, grace=st.grace_period)
     queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + workers.recover()
     records = finished_records(study)

@@ -391,3 +391,61 @@ def test_null_meter_gives_no_reading_never_zero():
     with meter.window() as window:
         busy(0.01)
     assert window.measurement.energy_j is None and window.measurement.source == "none"
+
+
+@pytest.mark.parametrize("device", [0, 1], ids=["counter", "polled power"])
+def test_kernels_still_queued_at_the_end_count_in_the_window_s_joules_and_its_seconds(
+    nvml, device, monkeypatch
+):
+    """0.2 s of work, then 0.3 s of queued kernels that synchronize waits for: both belong to the
+    window. Before the fix the clock stopped first, so the counter's joules covered 0.5 s while the
+    window said 0.2 s (a power of 2.5x the real one), and polling integrated only 0.2 s."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", str(device))
+    calls = []
+
+    def synchronize() -> None:
+        calls.append(time.perf_counter())
+        if len(calls) == 2:  # the window's end: wait for the queued kernels
+            time.sleep(0.3)
+
+    meter = NvmlMeter([0], poll_interval_s=0.01, synchronize=synchronize)
+    with meter.window() as window:
+        time.sleep(0.2)
+    m = window.measurement
+    watts = 200.0 if device == 0 else 120.0
+    assert m.duration_s >= 0.5
+    assert m.energy_j == pytest.approx(watts * m.duration_s, rel=0.05)
+    meter.close()
+
+
+def test_a_rapl_zone_that_fails_mid_window_gives_no_reading_and_a_note(tree):
+    """The file vanishes while a round runs (a driver unloaded, a container's mount gone): the window
+    still closes, with no joules and the reason, and the study goes on."""
+    meter = RaplMeter(tree.root)
+    with meter.window() as window:
+        time.sleep(0.05)
+        (tree.zones["package-0"] / "energy_uj").unlink()
+        time.sleep(0.05)
+    m = window.measurement
+    assert m.energy_j is None and "failed mid-window" in m.note
+
+
+def test_an_idle_baseline_measured_on_another_machine_is_measured_again_on_resume(
+    make_config, tmp_path, tree, monkeypatch, capfd
+):
+    monkeypatch.setenv("HARNESS_JOBS_DIR", str(tmp_path / "jobs"))
+    args = ["meter=rapl", f"meter.powercap_root={tree.root}", "strategy=random", "meter.idle_s=0.3"]
+    with PowerWriter(tree, {PACKAGE: 40.0}):
+        study_mod.run(make_config(*args, "study.rounds=1"), tmp_path / "run")
+    cfg = make_config(*args, "study.rounds=2")
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage)
+    assert study.user_attrs["idle_machine"]["hostname"]
+    # As if the first round ran elsewhere, on a machine idling at 400 W.
+    study.set_user_attr("idle_machine", {**study.user_attrs["idle_machine"], "hostname": "elsewhere"})
+    study.set_user_attr("idle_power_w", 400.0)
+    capfd.readouterr()
+    with PowerWriter(tree, {PACKAGE: 40.0}):
+        study_mod.run(cfg, tmp_path / "run")
+    assert "measured on another machine" in capfd.readouterr().err
+    stored = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).user_attrs
+    assert stored["idle_power_w"] == pytest.approx(40.0, rel=0.2)

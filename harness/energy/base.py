@@ -68,11 +68,17 @@ class Meter(ABC):
         try:
             yield handle
         finally:
+            # Work still queued on a device (CUDA kernels) belongs to this window: let it finish
+            # before the clock stops, so the joules and the seconds cover the same span.
+            self._settle()
             duration_s = time.perf_counter() - start
             handle.measurement = self._end(token, duration_s)
 
     @abstractmethod
     def _begin(self) -> Any: ...
+
+    def _settle(self) -> None:  # noqa: B027 - most meters have no device queue to drain
+        """Wait for the metered device's queued work (CUDA: synchronize) before the window closes."""
 
     @abstractmethod
     def _end(self, token: Any, duration_s: float) -> Measurement: ...
@@ -110,6 +116,10 @@ class CompositeMeter(Meter):
 
     def _begin(self) -> list[Any]:
         return [m._begin() for m in self.meters]
+
+    def _settle(self) -> None:
+        for m in self.meters:
+            m._settle()
 
     def _end(self, token: list[Any], duration_s: float) -> Measurement:
         parts = [m._end(t, duration_s) for m, t in zip(self.meters, token, strict=True)]

@@ -3,8 +3,9 @@
 For each GPU the study uses, the total-energy counter (Volta and newer, millijoules) is read at the
 window's edges: ``nvml_counter``. Where a GPU has no such counter, its power (milliwatts) is polled in a
 background thread and integrated over time with the trapezoid rule: ``nvml_power``. CUDA is
-synchronised at both edges (through the ``synchronize`` callback) so one round's queued kernels are
-not counted in the next. NVML stays initialised for the whole study and is shut down by ``close``.
+synchronised at both edges (through the ``synchronize`` callback), the end's before the window's
+clock stops, so one round's queued kernels count in its joules and its seconds, never in the next.
+NVML stays initialised for the whole study and is shut down by ``close``.
 """
 
 from __future__ import annotations
@@ -189,9 +190,11 @@ class NvmlMeter(Meter):
         poller = _PowerPoller(self.nvml, polled, self.poll_interval_s) if polled else None
         return self._counters_mj(), poller
 
-    def _end(self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float) -> Measurement:
-        window_end = time.perf_counter()  # the window's clock stopped just before this call
+    def _settle(self) -> None:
         self.synchronize()
+
+    def _end(self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float) -> Measurement:
+        window_end = time.perf_counter()  # the clock stopped just before, after _settle drained CUDA
         start, poller = token
         end = self._counters_mj()
         stuck = [

@@ -81,19 +81,31 @@ def probe(root: Path) -> list[Zone]:
 
 
 class _Accumulator:
-    """Corrected energy per zone since the window began, advanced by every read."""
+    """Corrected energy per zone since the window began, advanced by every read. A read that fails
+    (a zone that vanished, an I/O error) ends the window's reading: no joules, and a note saying why,
+    never an exception out of the poll thread or the window."""
 
     def __init__(self, zones: list[Zone]) -> None:
         self.zones = zones
         self.lock = threading.Lock()
-        self.last = [(z.read_uj(), time.perf_counter()) for z in zones]
         self.total_uj = [0] * len(zones)
         self.glitch = ""
+        self.last: list[tuple[int, float]] = []
+        try:
+            self.last = [(z.read_uj(), time.perf_counter()) for z in zones]
+        except (OSError, ValueError) as exc:
+            self.glitch = _read_failed(exc)
 
     def advance(self) -> None:
         with self.lock:
+            if self.glitch and not self.last:
+                return
             for i, zone in enumerate(self.zones):
-                value, now = zone.read_uj(), time.perf_counter()
+                try:
+                    value, now = zone.read_uj(), time.perf_counter()
+                except (OSError, ValueError) as exc:
+                    self.glitch = self.glitch or _read_failed(exc, zone)
+                    continue
                 previous, then = self.last[i]
                 step = value - previous
                 if step < 0:  # the counter wrapped past max_energy_range_uj
@@ -107,6 +119,11 @@ class _Accumulator:
                 else:
                     self.total_uj[i] += step
                 self.last[i] = (value, now)
+
+
+def _read_failed(exc: Exception, zone: Zone | None = None) -> str:
+    where = f"{zone.path}/energy_uj" if zone is not None else "a RAPL zone"
+    return f"RAPL: reading {where} failed mid-window ({exc}); no reading for this window"
 
 
 class RaplMeter(Meter):
