@@ -9,6 +9,7 @@ import optuna
 import pytest
 import torch
 
+from harness import rounds as rounds_mod
 from harness import study as study_mod
 from harness.config.options import make
 from harness.errors import ConfigError
@@ -119,13 +120,13 @@ def test_a_cost_aware_round_trains_the_epochs_batch_and_layers_it_was_given(
     make_config, tmp_path, monkeypatch
 ):
     seen = []
-    real = study_mod.train_round
+    real = rounds_mod.train_round
 
     def spy(spec, data, hp, *, epochs, batch_size, **kw):
         seen.append((spec.linear_layers, spec.conv_layers, epochs, batch_size, hp.lr))
         return real(spec, data, hp, epochs=epochs, batch_size=batch_size, **kw)
 
-    monkeypatch.setattr(study_mod, "train_round", spy)
+    monkeypatch.setattr(rounds_mod, "train_round", spy)
     cfg = make_config("strategy=random", "space=cost_aware", "model=simple_cnn", "study.rounds=4")
     assert set(cfg.space.params) >= {"epochs", "batch_size", "linear_layers", "conv_layers"}
     study_mod.run(cfg, tmp_path / "run")

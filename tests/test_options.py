@@ -15,6 +15,7 @@ from harness.config.options import SCHEMAS, ModelConfig, make, settings_of
 from harness.data import Dataset
 from harness.energy import EstimateMeter, NullMeter
 from harness.errors import ConfigError
+from harness.search.candidates import CandidateSampler
 from harness.search.strategies import PaperGridSampler, SkoptGPSampler
 from tests.conftest import compose_config, run_cli
 
@@ -121,7 +122,19 @@ def test_every_option_file_extends_its_own_schema_and_every_schema_has_a_file():
     assert sorted(DATASETS) == ["cifar10", "digits", "fashion_mnist", "synthetic"]
     assert sorted(MODELS) == ["dense_linear", "dense_poly", "simple_cnn"]
     assert sorted(STRATEGIES) == sorted(
-        ["grid", "random", "bayes", "bayes_pi", "bayes_ei", "bayes_eipj", "tpe", "qmc", "mo_gp", "mo_nsga2"]
+        [
+            "grid",
+            "random",
+            "bayes",
+            "bayes_pi",
+            "bayes_ei",
+            "bayes_eipj",
+            "tpe",
+            "qmc",
+            "mo_gp",
+            "mo_nsga2",
+            "table",
+        ]
     )
     assert sorted(METERS) == ["auto", "estimate", "none", "nvml", "rapl"]
 
@@ -148,6 +161,7 @@ SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
     "qmc": optuna.samplers.QMCSampler,
     "mo_nsga2": optuna.samplers.NSGAIISampler,
+    "table": CandidateSampler,  # not a search: a table build's rounds train its candidates in order
 }
 
 

@@ -8,7 +8,7 @@ import math
 import optuna
 import pytest
 
-from harness.config import STRATEGIES, ParamRange, SpaceConfig
+from harness.config import SEARCHES, ParamRange, SpaceConfig
 from harness.config.options import make, settings_of
 from harness.search.space import distributions, grid_values
 from harness.search.strategies import derive_seed
@@ -78,7 +78,7 @@ def propose(
     return out
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", SEARCHES)
 @pytest.mark.parametrize("space", [PAPER5, LOG3, COST_AWARE], ids=["paper5", "log3", "cost_aware"])
 def test_proposals_lie_inside_the_space(strategy, space):
     for params in propose(strategy, space, 8):
@@ -90,7 +90,7 @@ def test_proposals_lie_inside_the_space(strategy, space):
                 assert space[name].low <= value < space[name].high, (name, value)
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", SEARCHES)
 @pytest.mark.parametrize("space", [LOG3, COST_AWARE], ids=["log3", "cost_aware"])
 def test_same_seed_same_proposals_other_seed_other_proposals(strategy, space):
     a = propose(strategy, space, 6, seed=1)
@@ -100,7 +100,7 @@ def test_same_seed_same_proposals_other_seed_other_proposals(strategy, space):
     assert a != c
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", SEARCHES)
 def test_a_resumed_search_proposes_what_an_uninterrupted_one_would(strategy):
     """A new process finds the rounds so far in storage and nothing else: its next proposals match."""
     straight = propose(strategy, COST_AWARE, 6, seed=3)

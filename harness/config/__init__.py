@@ -35,6 +35,10 @@ from harness.search.space import grid_values
 DATASETS = tuple(SCHEMAS["dataset"])
 MODELS = tuple(SCHEMAS["model"])
 STRATEGIES = tuple(SCHEMAS["strategy"])
+# The strategies that search (every one but strategy=table, which trains a table's candidates in order).
+SEARCHES = tuple(
+    name for name, cls in SCHEMAS["strategy"].items() if not getattr(cls, "traces_epochs", False)
+)
 METERS = tuple(SCHEMAS["meter"])
 # Strategies that maximise accuracy and minimise a round's joules together (two objectives).
 MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
