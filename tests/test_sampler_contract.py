@@ -17,6 +17,7 @@ from optuna.testing.pytest_samplers import (
 
 from harness.search import SkoptGPSampler
 from harness.search.strategies import PaperGridSampler
+from harness.workers import ClaimingSampler
 
 # Few candidates keep the acquisition cheap; the contract does not depend on their number.
 SMALL = {"n_candidates": 200}
@@ -43,6 +44,29 @@ class TestSkoptSingleOnly(SingleOnlySamplerTestCase):
     @pytest.fixture
     def sampler(self, acq_func):
         return lambda: SkoptGPSampler(acq_func=acq_func, seed=0, **SMALL)
+
+
+def claiming(acq_func: str) -> ClaimingSampler:
+    """How the harness asks every strategy: wrapped to write the round's claim at trial creation."""
+    return ClaimingSampler(SkoptGPSampler(acq_func=acq_func, seed=0, **SMALL), lambda trial: None)
+
+
+class TestClaimingBasic(BasicSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: claiming("PI")
+
+
+class TestClaimingRelative(RelativeSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: claiming("PI")
+
+
+class TestClaimingSingleOnly(SingleOnlySamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: claiming("PI")
 
 
 def test_a_multi_objective_study_is_refused_with_a_clear_error():
