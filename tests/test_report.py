@@ -749,3 +749,35 @@ def test_an_mlflow_export_without_mlflow_says_what_to_install(tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "mlflow.entities", None)
     with pytest.raises(HarnessError, match=r"--mlflow needs MLflow .*pip install -e '\.\[mlflow\]'"):
         export(table("a", [0.5]), pd.DataFrame({"study": ["a"]}), f"sqlite:///{tmp_path / 'm.db'}")
+
+
+def test_anytime_best_so_far_is_averaged_over_seeds_and_strategies_are_ranked_across_cells(tmp_path):
+    from harness.report.anytime import anytime, ranks
+
+    frames = []
+    for model in ("m1", "m2", "m3"):
+        for seed in range(4):
+            # bayes climbs faster than random in every cell; both end at their seed's best.
+            fast = [0.5, 0.8, 0.9, 0.9 + seed / 1000]
+            slow = [0.5, 0.6, 0.7, 0.85]
+            frames.append(table(f"b-{model}-{seed}", fast, strategy="bayes", seed=seed, model=model))
+            frames.append(table(f"r-{model}-{seed}", slow, strategy="random", seed=seed, model=model))
+    loaded = load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials
+    summary = reduce_studies(loaded, Definitions())
+    curves = anytime(loaded, summary)
+    bayes = curves[(curves["model"] == "m1") & (curves["strategy"] == "bayes")].set_index("round")
+    assert list(bayes.index) == [1, 2, 4]  # rounds 1, 2, 4 ... and the last
+    assert bayes.loc[2, "best_so_far_mean"] == pytest.approx(0.8)
+    assert bayes.loc[4, "best_so_far_mean"] == pytest.approx(0.9 + 1.5 / 1000)
+    assert (
+        bayes.loc[4, "best_so_far_ci_low"]
+        < bayes.loc[4, "best_so_far_mean"]
+        < bayes.loc[4, "best_so_far_ci_high"]
+    )
+    # Regret against the cell's best: bayes's last seed reached 0.903.
+    assert bayes.loc[4, "regret_mean"] == pytest.approx(0.903 - (0.9 + 1.5 / 1000))
+    assert bayes.loc[4, "joules_mean"] == pytest.approx(40.0)
+    r = ranks(curves).set_index("strategy")
+    assert r.loc["bayes", "average_rank"] == 1.0 and r.loc["random", "average_rank"] == 2.0
+    assert r.loc["bayes", "cells"] == 3
+    assert r.loc["bayes", "critical_difference"] == pytest.approx(1.96 * math.sqrt(2 * 3 / 18))

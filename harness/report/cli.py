@@ -11,6 +11,7 @@ import pandas as pd
 from harness.atomic import replacing, write_atomic
 from harness.errors import HarnessError
 from harness.report.ablation import ablation, markdown_ablation
+from harness.report.anytime import anytime, markdown_anytime, ranks
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
 from harness.report.load import load
 from harness.report.metrics import DEFAULT_CARBON_G_PER_KWH, MIN_SEEDS
@@ -174,6 +175,8 @@ def report(args: argparse.Namespace) -> int:
         print(f"harness-report: warning: {warning}", file=sys.stderr)
     by_strategy = reduce_strategies(summary)
     comparisons = compare_strategies(summary)
+    curves = anytime(loaded.trials, summary)
+    rank_table = ranks(curves)
     layers = ablation(loaded.trials)
 
     out: Path = args.out
@@ -182,6 +185,7 @@ def report(args: argparse.Namespace) -> int:
         ("summary", summary),
         ("summary_by_strategy", by_strategy),
         ("comparisons", comparisons),
+        ("anytime", curves),
         *([("ablation", layers)] if not layers.empty else []),
         ("pareto", pareto_rounds(loaded.trials)),
     ):
@@ -230,6 +234,7 @@ def report(args: argparse.Namespace) -> int:
         + f" CO2e: joules x PUE {args.pue:g} at {args.carbon_intensity:g} gCO2e/kWh."
     )
     paired = markdown_comparisons(comparisons)
+    anytime_text = markdown_anytime(curves, rank_table)
     factors = markdown_ablation(layers)
     write_atomic(
         out / "summary.md",
@@ -240,6 +245,7 @@ def report(args: argparse.Namespace) -> int:
         + "\n"
         + "".join(f"\n{n}\n" for n in notes)
         + (f"\n## Strategies compared, paired by seed\n\n{paired}" if paired else "")
+        + (f"\n## Anytime performance: best-so-far over seeds\n\n{anytime_text}" if anytime_text else "")
         + (f"\n## Layer ablation: energy per round by factor\n\n{factors}" if factors else ""),
     )
     print(table)
@@ -273,7 +279,8 @@ def report(args: argparse.Namespace) -> int:
         from harness.report.mlflow_export import export
 
         export(loaded.trials, summary, args.mlflow, args.mlflow_experiment)
-    tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "summary.md")
+    tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "anytime.csv")
+    tables += ("summary.md",)
     tables += ("pareto.csv",)
     tables += ("ablation.csv",) if not layers.empty else ()
     print(f"tables: {', '.join(str(out / t) for t in tables)}")

@@ -155,6 +155,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
         summary["target_from"] = "best of the group"
         optima = d.table_optima or {}
         known = summary["table"].map(optima)
+        summary["table_optimum"] = known
         if known.notna().any():
             summary.loc[known.notna(), "target"] = known[known.notna()] - d.delta
             summary.loc[known.notna(), "target_from"] = "table optimum"
