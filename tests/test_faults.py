@@ -213,3 +213,17 @@ def test_values_that_make_no_sense_are_refused_in_one_line(tmp_path, override, w
     assert out.returncode == 2, out.stderr
     assert words in one_error_line(out.stderr)
     assert not (tmp_path.parent / "x").exists()
+
+
+def test_the_report_reads_a_journal_and_never_creates_a_misspelt_database(tmp_path):
+    log = tmp_path / "j.log"
+    assert run_cli(study_args(f"journal:///{log}", tmp_path / "run", rounds=2), tmp_path).returncode == 0
+    out = run_cli(
+        ["harness-report", f"journal:///{log}", "--out", str(tmp_path / "rep"), "--no-plots"], tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(rows(tmp_path / "rep" / "summary.csv")) == 1
+    typo = tmp_path / "typo.db"
+    out = run_cli(["harness-report", f"sqlite:///{typo}", "--out", str(tmp_path / "rep2")], tmp_path)
+    assert out.returncode == 2 and "there is no file" in out.stderr
+    assert not typo.exists()

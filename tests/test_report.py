@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import subprocess
 import sys
 
@@ -781,3 +782,33 @@ def test_anytime_best_so_far_is_averaged_over_seeds_and_strategies_are_ranked_ac
     assert r.loc["bayes", "average_rank"] == 1.0 and r.loc["random", "average_rank"] == 2.0
     assert r.loc["bayes", "cells"] == 3
     assert r.loc["bayes", "critical_difference"] == pytest.approx(1.96 * math.sqrt(2 * 3 / 18))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("accuracy", "high", "not a number"),
+        ("accuracy", 1.5, "an accuracy lies in [0, 1]"),
+        ("energy_j", float("inf"), "joules must be finite"),
+        ("energy_j", -3.0, "joules are never negative"),
+        ("round", -1, "rounds count from 1"),
+        ("round", 0, "rounds count from 1"),
+        ("round", 2.5, "not a whole number"),
+        ("seed", "x", "not a number"),
+    ],
+)
+def test_the_report_refuses_a_value_no_round_can_have_naming_the_file_and_row(tmp_path, column, value, words):
+    t = table("a", [0.5, 0.6, 0.7]).astype({column: object})
+    t.loc[1, column] = value
+    with pytest.raises(HarnessError, match=re.escape(words)) as error:
+        load([write(t, tmp_path / "t.csv")])
+    assert "t.csv: row 3 has" in str(error.value)
+
+
+def test_a_round_recorded_twice_with_different_values_is_refused_and_identical_copies_kept_once(tmp_path):
+    t = table("a", [0.9, 0.45])
+    t.loc[1, "round"] = 1  # round 1 twice: 0.9 and 0.45
+    with pytest.raises(HarnessError, match="round 1 of study 'a' appears twice"):
+        load([write(t, tmp_path / "t.csv")])
+    same = pd.concat([table("b", [0.5, 0.9])] * 2)
+    assert len(load([write(same, tmp_path / "s.csv")]).trials) == 2

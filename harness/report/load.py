@@ -11,6 +11,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -101,13 +102,23 @@ def read_storage(url: str) -> pd.DataFrame:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage: Any = url
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix(prefix))
+            if not path.is_file():  # never create an empty database where a name was misspelt
+                raise HarnessError(f"{url}: there is no file {path}; give the storage a study wrote")
+            if prefix == "journal:///":
+                from optuna.storages.journal import JournalFileBackend
+
+                storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     try:
-        summaries = optuna.get_all_study_summaries(url, include_best_trial=False)
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
         raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
     rows = []
     for summary in summaries:
-        study = optuna.load_study(study_name=summary.study_name, storage=url)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
         machine = machine_label(study.user_attrs.get("machine", {}))
         final = _final_accuracy(study.user_attrs.get("final"))
         recorded = from_config(study.user_attrs.get("config"))
@@ -164,6 +175,52 @@ def settings_of(study: str, dataset: str, model: str, strategy: str, space: str)
     return ""
 
 
+def _check_values(frame: pd.DataFrame, raw: pd.DataFrame, origin: str) -> None:
+    """Refuse, in one line naming the file and row, values no round can have: text where a number
+    belongs, a seed or round that is not a whole number (rounds count from 1), an accuracy outside
+    [0, 1], joules that are negative or not finite, and one round of a study recorded twice with
+    different values (identical copies are kept once)."""
+    import numpy as np
+
+    def bad(mask: pd.Series, column: str, why: str) -> None:
+        if mask.any():
+            i = int(np.flatnonzero(mask.to_numpy())[0])
+            value = raw[column].iloc[i] if column in raw else frame[column].iloc[i]
+            raise HarnessError(f"{origin}: row {i + 2} has {column}={value!r}: {why}; fix or drop that row")
+
+    given = {c: raw[c].notna() & (raw[c].astype(str).str.strip() != "") for c in NUMERIC}
+    for column in NUMERIC:
+        bad(given[column] & frame[column].isna(), column, "not a number")
+    for column in ("seed", "round"):
+        values = frame[column]
+        whole = values.notna() & np.isfinite(values) & (values == values.round())
+        bad(given[column] & ~whole, column, "not a whole number")
+        bad(~given[column], column, "missing")
+    bad(frame["round"] < 1, "round", "rounds count from 1")
+    bad(frame["seed"] < 0, "seed", "a seed is 0 or more")
+    complete = frame["status"] == "complete"
+    accuracy = frame["accuracy"]
+    bad(complete & accuracy.notna() & ~accuracy.between(0.0, 1.0), "accuracy", "an accuracy lies in [0, 1]")
+    energy = frame["energy_j"]
+    bad(
+        energy.notna() & ~np.isfinite(energy),
+        "energy_j",
+        "joules must be finite (leave it empty when unmetered)",
+    )
+    bad(energy < 0, "energy_j", "joules are never negative")
+    key = [c for c in ("origin", "machine", "study", "round") if c in frame.columns]
+    twice = frame.duplicated(key, keep=False)
+    if twice.any():
+        fields = [c for c in ("status", "accuracy", "energy_j") if c in frame.columns]
+        differing = frame[twice].groupby(key)[fields].nunique(dropna=False).gt(1).any(axis=1)
+        if differing.any():
+            study, round_no = differing[differing].index[0][-2:]
+            raise HarnessError(
+                f"{origin}: round {int(round_no)} of study {study!r} appears twice with different values; "
+                f"keep one copy of each round (give each study's rows once)"
+            )
+
+
 def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check the required columns and coerce types; accuracy of unfinished rounds becomes NaN."""
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -180,8 +237,12 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         raise HarnessError(
             f"{origin} has status {unknown[0]!r}; a round's status is one of {', '.join(STATUSES)}"
         )
+    raw = frame[list(NUMERIC)].copy()
     for column in NUMERIC:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    _check_values(frame, raw, origin)
+    key = [c for c in ("origin", "machine", "study", "round") if c in frame.columns]
+    frame = frame.drop_duplicates(key)  # identical copies of a round (the same file given twice)
     frame.loc[frame["status"] != "complete", "accuracy"] = float("nan")
     for column in ("space", "energy_source", "machine"):
         if column not in frame.columns:
