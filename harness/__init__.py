@@ -8,7 +8,13 @@ Map of the package (arrows are the only imports allowed between parts):
                builds its object (sampler, meter, data set, network); one-line validation
                -> search, energy, data, models
     study      the round loop, resume, trial records
-               -> search, train, energy, data, models, records, storage, workers, atomic
+               -> rounds, replay, search, train, energy, data, models, records, storage, workers, atomic
+    rounds     the round seam: params and a round number in, accuracies and joules out; live training
+               -> config, energy, search, train
+    replay     the other side of the seam: a round looked up in a table of measured rounds
+               -> config, energy, search, train, rounds
+    table      harness-table: a table build is a study of strategy=table, exported to Parquet
+               -> atomic, config, records, rounds, replay, storage, study, workers
     workers    several workers on one study: round claims, heartbeats, abandoned rounds
                -> records, energy
     storage    opening SQLite, journal and database-server storages        -> workers
@@ -18,7 +24,8 @@ Map of the package (arrows are the only imports allowed between parts):
     models     DensePolyNN, DenseLinearNN, SimpleCNN (paper definitions)
     data/      digits, fashion_mnist, cifar10, synthetic; file formats, checksums
     energy/    Measurement, Meter; estimate, rapl, nvml, auto; harness-meter
-    search/    spaces (ranges -> distributions and grids), samplers beyond Optuna's (scikit-optimize)
+    search/    spaces (ranges -> distributions and grids), samplers beyond Optuna's (scikit-optimize),
+               a table's candidate set and the samplers that use it
     records    the trials.csv contract: column names, writing and reading rows    -> atomic
     machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)

@@ -137,10 +137,22 @@ class ReplayTable:
         return max(means)
 
 
+def protocol(cfg: Config) -> dict[str, Any]:
+    """What a replayed study must share with the table: what a round trains on, how, and what it scores."""
+    fp = cfg.fingerprint()
+    study = dict(fp.get("study", {}))
+    for key in ("repetitions", "seed", "backend", "table"):
+        study.pop(key, None)
+    return {
+        "dataset": fp.get("dataset"),
+        "model": fp.get("model"),
+        "space": fp.get("space"),
+        "study": study,
+    }
+
+
 def check_protocol(cfg: Config, table: ReplayTable) -> None:
     """A replayed study must train what the table trained: same data, model, space and settings."""
-    from harness.table import protocol
-
     ours, theirs = protocol(cfg), table.manifest.get("protocol", {})
     for part in ("dataset", "model", "space", "study"):
         if ours.get(part) != theirs.get(part):

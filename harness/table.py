@@ -28,8 +28,8 @@ from typing import Any
 from harness.atomic import write_atomic
 from harness.config import TABLE_MANIFEST, Config
 from harness.errors import ConfigError, HarnessError
+from harness.replay import TABLE_FILE, protocol
 
-TABLE_FILE = "table.parquet"
 FORMAT = 1
 USAGE = "usage: harness-table [--out DIR] OVERRIDES... (the overrides of harness; see harness --help)"
 
@@ -173,20 +173,6 @@ def best_mean(frame: Any) -> tuple[int | None, float | None]:
     return int(means.idxmax()), float(means.max())
 
 
-def protocol(cfg: Config) -> dict[str, Any]:
-    """What a replayed study must share with the table: what a round trains on, how, and what it scores."""
-    fp = cfg.fingerprint()
-    study = dict(fp.get("study", {}))
-    for key in ("repetitions", "seed", "backend", "table"):
-        study.pop(key, None)
-    return {
-        "dataset": fp.get("dataset"),
-        "model": fp.get("model"),
-        "space": fp.get("space"),
-        "study": study,
-    }
-
-
 def _split(argv: list[str]) -> tuple[Path | None, list[str]]:
     out: Path | None = None
     rest: list[str] = []
@@ -208,9 +194,12 @@ def _split(argv: list[str]) -> tuple[Path | None, list[str]]:
     return out, rest
 
 
-def main() -> None:
-    from harness.__main__ import fail
+def fail(message: str) -> None:
+    print(f"harness-table: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
+
+def main() -> None:
     try:
         out, overrides = _split(sys.argv[1:])
         candidates = next(

@@ -26,7 +26,12 @@ ALLOWED = {
     "workers": {"records", "energy"},
     "storage": {"workers"},
     "sweep": set(),
+    # The round seam: a round trained live (rounds) or looked up in a table (replay).
+    "rounds": {"config", "energy", "search", "train"},
+    "replay": {"config", "energy", "search", "train", "rounds"},
     "study": {
+        "rounds",
+        "replay",
         "config",
         "search",
         "train",
@@ -40,6 +45,8 @@ ALLOWED = {
         "atomic",
     },
     "__main__": {"config", "study", "storage", "sweep"},
+    # harness-table, an entry point like __main__: a table build is a study, exported from storage.
+    "table": {"atomic", "config", "records", "rounds", "replay", "storage", "study", "workers"},
 }
 
 
