@@ -130,6 +130,9 @@ class LiveRounds:
     def run(self, params: dict[str, float], round_no: int, report: EpochReport | None) -> RoundRun:
         entries: list[dict[str, Any]] | None = [] if self.cfg.strategy.traces_epochs else None
         start = time.perf_counter()
+        # The window stays this round's until the next round starts: a signal while the round's
+        # record is written still finds what it spent.
+        self.window = None
         with self.meter.window() as window:
             self.window = window
             tracer = self._tracer(window, start, entries) if entries is not None else None
@@ -139,7 +142,6 @@ class LiveRounds:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
                 outcome = RoundOutcome([], reason, time.perf_counter() - start, 0.0, 0, self.stacking.stack)
-        self.window = None
         assert window.measurement is not None
         return RoundRun(outcome, window.measurement, trace=entries)
 

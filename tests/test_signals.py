@@ -20,6 +20,9 @@ def rows(trials: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+ROUNDS = 30
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_study_in_one_line_and_the_same_command_resumes_it(tmp_path, signum, status):
@@ -28,7 +31,7 @@ def test_a_signal_stops_the_study_in_one_line_and_the_same_command_resumes_it(tm
     args = [
         *TINY,
         "strategy=random",
-        "study.rounds=10",
+        f"study.rounds={ROUNDS}",  # more than can finish before the signal, even on a loaded machine
         "study.epochs=40",  # rounds long enough that the signal lands inside one
         f"study.storage=sqlite:///{db}",
         f"hydra.run.dir={run_dir}",
@@ -63,7 +66,7 @@ def test_a_signal_stops_the_study_in_one_line_and_the_same_command_resumes_it(tm
     out = run_cli(["harness", *args], tmp_path)
     assert out.returncode == 0, out.stderr
     resumed = rows(trials)
-    assert [int(r["round"]) for r in resumed] == list(range(1, 11))
+    assert [int(r["round"]) for r in resumed] == list(range(1, ROUNDS + 1))
     assert resumed[: len(kept)] == kept  # the finished rounds stay as they were
     if interrupted:  # the interrupted round ran again with the same hyperparameters
         again = resumed[len(kept)]
