@@ -118,7 +118,7 @@ def export(cfg: Config, out: Path) -> Path:
             raise HarnessError(
                 f"{len(records)} of {cfg.study.rounds} candidates are built; run the same command to go on"
             )
-        traces = {}
+        traces: dict[int, Any] = {}
         for trial in study.get_trials(deepcopy=False):
             if is_record(trial):
                 traces.setdefault(int(trial.user_attrs[ROUND_ATTR]), trial)

@@ -225,7 +225,13 @@ def report(args: argparse.Namespace) -> int:
         + (
             f"target: accuracy {args.target:g}."
             if args.target is not None
-            else f"target: best of the (dataset, model, space) group minus {args.delta:g}."
+            else f"target: best of the (dataset, model, space) group minus {args.delta:g}"
+            + (
+                f" (for replayed cells whose table was given with --table: the table's best candidate's "
+                f"expected accuracy minus {args.delta:g})."
+                if args.table
+                else "."
+            )
         )
         + f" Intervals: 95% bootstrap of the mean over seeds (none below {MIN_SEEDS} seeds); paired"
         + " comparisons: Student's t interval, exact sign-flip p adjusted by Holm over the report, and"

@@ -171,7 +171,7 @@ class SkoptGPSampler(BaseSampler):
             if rows:
                 xs = [x for x, _, _ in rows]
                 if acq_func == "EIps":
-                    ys: list[Any] = [[y, float(np.log(1000.0 * float(j)))] for _, y, j in rows]
+                    ys: list[Any] = [[y, float(np.log(1000.0 * float(j or 0.0)))] for _, y, j in rows]
                 else:
                     ys = [y for _, y, _ in rows]
                 optimizer.tell(xs, ys)
@@ -211,14 +211,12 @@ def _on_grid(d: BaseDistribution, value: Any) -> Any:
     if isinstance(d, CategoricalDistribution):
         return d.choices[int(value)]
     assert isinstance(d, (FloatDistribution, IntDistribution))
-    step = d.step
     if isinstance(d, IntDistribution):
-        n = round((float(value) - d.low) / step) if step and step > 1 else None
-        v = d.low + n * step if n is not None else round(float(value))
-        return int(min(max(v, d.low), d.high))
+        whole = d.low + round((float(value) - d.low) / d.step) * d.step if d.step > 1 else round(float(value))
+        return int(min(max(whole, d.low), d.high))
     x = float(value)
-    if step is not None:
-        x = d.low + round((x - d.low) / step) * step
+    if d.step is not None:
+        x = d.low + round((x - d.low) / d.step) * d.step
     return float(min(max(x, d.low), d.high))
 
 
