@@ -449,3 +449,23 @@ def test_an_idle_baseline_measured_on_another_machine_is_measured_again_on_resum
     assert "measured on another machine" in capfd.readouterr().err
     stored = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).user_attrs
     assert stored["idle_power_w"] == pytest.approx(40.0, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected_w"), [(150.0, 150.0), (None, 120.0)], ids=["instant", "average"]
+)
+def test_polling_reads_the_instant_power_field_where_the_driver_has_it(
+    nvml, monkeypatch, instant, expected_w
+):
+    """The plain power reading is a 1-s average on Ampere and newer: the poller prefers the instant
+    field (here 150 W against the average's 120 W) and falls back to the average without it."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    if instant is not None:
+        nvml.DEVICES[1]["instant_w"] = instant
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    with meter.window() as window:
+        time.sleep(0.2)
+    m = window.measurement
+    assert m.energy_j == pytest.approx(expected_w * m.duration_s, rel=1e-6)
+    assert meter.describe()["gpu_power_field"] == ["instant" if instant else "average"]
+    meter.close()

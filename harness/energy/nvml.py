@@ -63,6 +63,23 @@ class Gpu:
     name: str
     has_counter: bool
     power_limit_w: float | None
+    # NVML's instant power field (NVML_FI_DEV_POWER_INSTANT), where the driver has it. The plain
+    # power reading is a 1-s average on Ampere and newer: polled, it lags each window's edges.
+    instant_power: bool = False
+
+
+def instant_power_w(nvml: Any, handle: Any) -> float | None:
+    """The GPU's instant power in watts, or None where the driver does not give the field."""
+    field = getattr(nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    if field is None or not hasattr(nvml, "nvmlDeviceGetFieldValues"):
+        return None
+    try:
+        value = nvml.nvmlDeviceGetFieldValues(handle, [field])[0]
+    except nvml.NVMLError:
+        return None
+    if value.nvmlReturn != getattr(nvml, "NVML_SUCCESS", 0):
+        return None
+    return float(value.value.uiVal) / 1000.0
 
 
 class _PowerPoller:
@@ -81,6 +98,10 @@ class _PowerPoller:
 
     def _power_w(self, gpu: Gpu) -> float | None:
         try:
+            if gpu.instant_power:
+                watts = instant_power_w(self.nvml, gpu.handle)
+                if watts is not None:
+                    return watts
             return float(self.nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
         except self.nvml.NVMLError:
             self.errors += 1
@@ -175,7 +196,8 @@ class NvmlMeter(Meter):
                 limit_w: float | None = nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
             except nvml.NVMLError:
                 limit_w = None
-            gpus.append(Gpu(ordinal, handle, name, has_counter, limit_w))
+            instant = instant_power_w(nvml, handle) is not None
+            gpus.append(Gpu(ordinal, handle, name, has_counter, limit_w, instant))
         return gpus
 
     def _counters_mj(self) -> list[int | None]:
@@ -249,6 +271,7 @@ class NvmlMeter(Meter):
             "gpu_names": [g.name for g in self.gpus],
             "gpu_power_limits_w": [g.power_limit_w for g in self.gpus],
             "gpu_energy": ["nvml_counter" if g.has_counter else "nvml_power" for g in self.gpus],
+            "gpu_power_field": ["instant" if g.instant_power else "average" for g in self.gpus],
         }
 
     def close(self) -> None:

@@ -89,3 +89,31 @@ def nvmlDeviceGetPowerUsage(handle: dict[str, Any]) -> int:
 def nvmlDeviceGetEnforcedPowerLimit(handle: dict[str, Any]) -> int:
     _check()
     return int(handle["limit_w"] * 1000)
+
+
+NVML_SUCCESS = 0
+NVML_FI_DEV_POWER_INSTANT = 186
+
+
+class _Value:
+    def __init__(self, milliwatts: int) -> None:
+        self.uiVal = milliwatts
+
+
+class _FieldValue:
+    def __init__(self, ret: int, milliwatts: int = 0) -> None:
+        self.nvmlReturn = ret
+        self.value = _Value(milliwatts)
+
+
+def nvmlDeviceGetFieldValues(handle: dict[str, Any], field_ids: list[int]) -> list[_FieldValue]:
+    """The instant power field where the device has one ("instant_w"); NOT_SUPPORTED otherwise, as
+    older drivers answer per field rather than raising."""
+    _check()
+    out = []
+    for field in field_ids:
+        if field == NVML_FI_DEV_POWER_INSTANT and "instant_w" in handle:
+            out.append(_FieldValue(NVML_SUCCESS, int(handle["instant_w"] * 1000)))
+        else:
+            out.append(_FieldValue(NVML_ERROR_NOT_SUPPORTED))
+    return out
