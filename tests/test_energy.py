@@ -469,3 +469,23 @@ def test_polling_reads_the_instant_power_field_where_the_driver_has_it(
     assert m.energy_j == pytest.approx(expected_w * m.duration_s, rel=1e-6)
     assert meter.describe()["gpu_power_field"] == ["instant" if instant else "average"]
     meter.close()
+
+
+def test_an_nvml_error_opening_the_gpus_is_one_line_for_nvml_and_a_fallback_for_auto(nvml, monkeypatch, tree):
+    """CUDA accepts a shortened UUID or a MIG-... entry that NVML does not know ("Not Found")."""
+    from harness.energy.select import auto_meter
+    from harness.errors import MeterUnavailable
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1234")
+    with pytest.raises(MeterUnavailable, match="NVML: cannot open the GPUs the study uses"):
+        NvmlMeter([0])
+    said = []
+    meter = auto_meter(
+        watts_per_core=10.0,
+        powercap_root=tree.root,
+        poll_interval_s=0.1,
+        cuda_indices=[0],
+        announce=said.append,
+    )
+    assert isinstance(meter, RaplMeter) and "GPU energy is not measured" in said[0]
+    assert nvml.STATE["initialised"] == 0  # shut down again each time

@@ -157,6 +157,12 @@ class NvmlMeter(Meter):
         self.synchronize = synchronize or (lambda: None)
         try:
             self.gpus = self._open(cuda_indices)
+        except nvml.NVMLError as exc:
+            # Any NVML error while finding the GPUs (a UUID NVML does not know, a MIG instance, a
+            # driver that answers NotSupported): this meter is unavailable, said in one line, and
+            # meter=auto falls back instead of aborting the study.
+            nvml.nvmlShutdown()
+            raise MeterUnavailable(f"NVML: cannot open the GPUs the study uses ({exc})") from exc
         except BaseException:
             nvml.nvmlShutdown()
             raise

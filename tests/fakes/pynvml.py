@@ -17,7 +17,11 @@ NVML_ERROR_LIBRARY_NOT_FOUND = 12
 class NVMLError(Exception):
     def __init__(self, value: int) -> None:
         self.value = value
-        super().__init__({1: "Uninitialized", 3: "Not Supported", 12: "NVML Shared Library Not Found"}[value])
+        super().__init__(
+            {1: "Uninitialized", 3: "Not Supported", 6: "Not Found", 12: "NVML Shared Library Not Found"}[
+                value
+            ]
+        )
 
 
 class NVMLError_NotSupported(NVMLError):  # the real module names it so
@@ -63,9 +67,15 @@ def nvmlDeviceGetHandleByIndex(index: int) -> dict[str, Any]:
     return DEVICES[index]
 
 
+NVML_ERROR_NOT_FOUND = 6
+
+
 def nvmlDeviceGetHandleByUUID(uuid: str) -> dict[str, Any]:
     _check()
-    return next(d for d in DEVICES if d["uuid"] == uuid)
+    for d in DEVICES:
+        if d["uuid"] == uuid:
+            return d
+    raise NVMLError(NVML_ERROR_NOT_FOUND)  # as the real library does (a shortened UUID, a MIG-... id)
 
 
 def nvmlDeviceGetName(handle: dict[str, Any]) -> str:
