@@ -20,27 +20,18 @@ from optuna.trial import TrialState
 from harness.records import INTERRUPTED_ATTR, RECORD_ATTR
 from harness.storage import open_storage, repair_journal
 from harness.workers import ROUND_ATTR, WORKER_ATTR, Workers
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, tmpfs
 
 
 @pytest.fixture
 def small_disk(tmp_path):
     """A tmpfs of the size asked for; ``resize(size)`` remounts it (``"ro"`` makes it read-only)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'})")
+    with tmpfs(tmp_path / "disk", "40k") as mount:
 
-    def remount(option: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,{option}", str(mount)], check=True)
+        def remount(option: str) -> None:
+            subprocess.run(["mount", "-o", f"remount,{option}", str(mount)], check=True)
 
-    try:
         yield mount, remount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -4,28 +4,18 @@ room. The run directory is a tiny tmpfs (mounting needs root; the tests skip els
 from __future__ import annotations
 
 import csv
-import subprocess
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, tmpfs
 
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'})")
-    try:
+    with tmpfs(tmp_path / "disk", "12k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -71,6 +71,21 @@ def replay(
     return done.returncode, trials, done.stderr
 
 
+def live(tmp_path: Path, *overrides: str, name: str = "live") -> list[dict[str, str]]:
+    """The same protocol trained for real: its trials.csv rows."""
+    run_dir = tmp_path / name
+    args = [
+        "harness",
+        *PROTOCOL,
+        *overrides,
+        f"study.storage=sqlite:///{tmp_path}/live.db",
+        f"hydra.run.dir={run_dir}",
+    ]
+    done = run_cli(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    return rows(run_dir / "trials.csv")
+
+
 def test_the_candidates_are_the_grid_then_sobol_points_in_the_spaces_own_scaling():
     space = SpaceConfig(
         params={"lr": {"low": 1e-5, "high": 1e-1, "log": True}, "beta1": {"low": 0.0, "high": 1.0}}
@@ -106,8 +121,6 @@ def test_a_table_keeps_every_candidate_repetition_and_epoch_with_its_cost_and_pr
     assert (spent["parts"] <= spent["round"] * 1.0001).all()
     # The grid's cells come first, in the product order the grid sampler replays.
     loaded = ReplayTable.load(table)
-    space = SpaceConfig(params={"lr": {"low": 1e-5, "high": 0.1}, "beta1": {"low": 0.1, "high": 1.0}})
-    del space
     assert len(loaded.candidates) == 16 and loaded.digest == manifest["digest"]
 
 
@@ -116,21 +129,7 @@ def test_a_replayed_grid_study_proposes_the_live_grid_round_for_round_with_accur
 ):
     code, replayed, err = replay(tmp_path, table, "strategy=grid", "study.rounds=8", "study.repetitions=4")
     assert code == 0, err
-    live_dir = tmp_path / "live"
-    live = run_cli(
-        [
-            "harness",
-            *PROTOCOL,
-            "strategy=grid",
-            "study.rounds=8",
-            "study.repetitions=4",
-            f"study.storage=sqlite:///{tmp_path}/live.db",
-            f"hydra.run.dir={live_dir}",
-        ],
-        tmp_path,
-    )
-    assert live.returncode == 0, live.stderr
-    lived = rows(live_dir / "trials.csv")
+    lived = live(tmp_path, "strategy=grid", "study.rounds=8", "study.repetitions=4")
     params = [c for c in lived[0] if c.startswith("p_")]
     for a, b in zip(lived, replayed, strict=True):
         assert all(math.isclose(float(a[p]), float(b[p]), rel_tol=1e-9) for p in params)
@@ -150,23 +149,10 @@ def test_a_replayed_grid_study_proposes_the_live_grid_round_for_round_with_accur
 def test_replayed_random_rounds_are_the_nearest_candidates_of_the_live_draws(tmp_path, table):
     code, replayed, err = replay(tmp_path, table, "strategy=random", "study.rounds=12", "study.repetitions=2")
     assert code == 0, err
-    live_dir = tmp_path / "live"
-    live = run_cli(
-        [
-            "harness",
-            *PROTOCOL,
-            "strategy=random",
-            "study.rounds=4",
-            "study.repetitions=1",
-            f"study.storage=sqlite:///{tmp_path}/live.db",
-            f"hydra.run.dir={live_dir}",
-        ],
-        tmp_path,
-    )
-    assert live.returncode == 0, live.stderr
+    lived = live(tmp_path, "strategy=random", "study.rounds=4", "study.repetitions=1")
     t = ReplayTable.load(table)
     nearest = NearestCandidate(SpaceConfig(**_space(table)).params, t.candidates)
-    for a, b in zip(rows(live_dir / "trials.csv"), replayed[:4], strict=False):
+    for a, b in zip(lived, replayed[:4], strict=False):
         drawn = {k[2:]: float(v) for k, v in a.items() if k.startswith("p_")}
         candidate = t.candidates[nearest.index(drawn)]
         assert all(math.isclose(candidate[k], float(b[f"p_{k}"])) for k in candidate)
@@ -220,19 +206,7 @@ def test_the_report_keeps_a_replayed_cell_apart_from_a_live_one(tmp_path, table)
         tmp_path, table, "strategy=random", "study.rounds=6", "study.repetitions=2", name="rep"
     )
     assert code == 0, err
-    live = run_cli(
-        [
-            "harness",
-            *PROTOCOL,
-            "strategy=random",
-            "study.rounds=6",
-            "study.repetitions=2",
-            f"study.storage=sqlite:///{tmp_path}/live.db",
-            f"hydra.run.dir={tmp_path}/live",
-        ],
-        tmp_path,
-    )
-    assert live.returncode == 0, live.stderr
+    live(tmp_path, "strategy=random", "study.rounds=6", "study.repetitions=2")
     out = run_cli(
         ["harness-report", str(tmp_path / "rep"), str(tmp_path / "live"), "--out", str(tmp_path / "o")],
         tmp_path,
