@@ -20,7 +20,6 @@ from harness.errors import ConfigError
 from harness.workers import requeue_stale
 
 JOURNAL_PREFIX = "journal:///"
-IN_MEMORY = ("sqlite://", "sqlite:///:memory:")  # SQLite URLs that keep nothing once the process ends
 
 # What closes each open storage: SQLite folds its write-ahead log back into the database file.
 _closers: weakref.WeakKeyDictionary[optuna.storages.BaseStorage, Callable[[], None]] = (
@@ -30,7 +29,7 @@ _closers: weakref.WeakKeyDictionary[optuna.storages.BaseStorage, Callable[[], No
 
 def _local_path(url: str, prefix: str) -> Path | None:
     """The file behind a sqlite:/// or journal:/// URL (relative, or absolute after a fourth slash)."""
-    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+    if not url.startswith(prefix):  # in-memory SQLite is refused before this
         return None
     return Path(url.removeprefix(prefix))
 
@@ -41,7 +40,7 @@ def open_storage(
     """The Optuna storage behind ``study.storage``: an RDB URL (sqlite:///file.db on one machine,
     postgresql://... for a cluster) with Optuna's heartbeat on when an interval is given, or
     journal:///file.log, Optuna's journal storage over a file, for a shared filesystem."""
-    if url in IN_MEMORY or url.startswith("sqlite:///:memory:") or url.startswith("sqlite://?"):
+    if url == "sqlite://" or url.startswith(("sqlite:///:memory:", "sqlite://?")):  # SQLite in memory
         raise ConfigError(
             f"study.storage={url} keeps nothing once the process ends (a resume would find no rounds); "
             f"give a file, such as sqlite:///runs/optuna.db"

@@ -119,12 +119,7 @@ def was_interrupted(trial: FrozenTrial) -> bool:
 
 
 def is_record(trial: FrozenTrial) -> bool:
-    return (
-        trial.state.is_finished()
-        and RECORD_ATTR in trial.user_attrs
-        and not trial.user_attrs.get(INTERRUPTED_ATTR)
-        and not trial.user_attrs.get(SURPLUS_ATTR)
-    )
+    return trial.state.is_finished() and _recorded(trial)
 
 
 class ClaimingSampler(BaseSampler):

@@ -33,21 +33,31 @@ def _checkpoints(last: int) -> list[int]:
     return [*points, last]
 
 
+def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per study and round: cumulative joules (empty from the first round without a reading, never a
+    partial sum) and the best accuracy reached so far."""
+    out = []
+    for _, t in trials.groupby(STUDY_KEY, sort=False):
+        t = t.sort_values("round")
+        best = t["accuracy"].fillna(-np.inf).cummax().replace(-np.inf, np.nan)
+        cumulative = t["energy_j"].cumsum().where(t["energy_j"].notna().cumprod().astype(bool))
+        out.append(t.assign(best_so_far=best.to_numpy(), cumulative_j=cumulative.to_numpy()))
+    return pd.concat(out, ignore_index=True)
+
+
 def anytime(trials: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     """Mean best-so-far (and regret) per cell, strategy and checkpoint round, over seeds."""
     rows = []
     optimum = _optimum(summary)
-    for keys, cell in trials.groupby(GROUP, sort=True):
+    for keys, cell in best_so_far(trials).groupby(GROUP, sort=True):
         reference = optimum.get(keys, float(cell["accuracy"].max()))
         for strategy, frame in cell.groupby("strategy", sort=True):
             last = int(frame["round"].max())
             curves = []
             for _, t in frame.groupby(STUDY_KEY, sort=False):
-                t = t.sort_values("round")
-                best = t["accuracy"].fillna(-np.inf).cummax().to_numpy()
-                joules = t["energy_j"].cumsum().to_numpy()
+                best, joules = t["best_so_far"].to_numpy(), t["cumulative_j"].to_numpy()
                 # A study that stopped early carries its best (and its joules) forward.
-                full = np.full(last, best[-1] if len(best) else -np.inf)
+                full = np.full(last, best[-1] if len(best) else np.nan)
                 spent = np.full(last, joules[-1] if len(joules) else np.nan)
                 full[: len(best)], spent[: len(joules)] = best, joules
                 curves.append((full, spent))

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 from harness.atomic import replacing
+from harness.report.anytime import best_so_far
 from harness.report.load import STUDY_KEY
 from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
@@ -97,17 +98,6 @@ def _figure(n: int) -> tuple[Figure, list[Axes]]:
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
-
-
-def best_so_far(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per study and round: cumulative joules and the best accuracy reached so far."""
-    out = []
-    for _, t in trials.groupby(STUDY_KEY, sort=False):
-        t = t.sort_values("round")
-        best = t["accuracy"].fillna(-np.inf).cummax().replace(-np.inf, np.nan)
-        cumulative = t["energy_j"].cumsum().where(t["energy_j"].notna().cumprod().astype(bool))
-        out.append(t.assign(best_so_far=best.to_numpy(), cumulative_j=cumulative.to_numpy()))
-    return pd.concat(out, ignore_index=True)
 
 
 def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
