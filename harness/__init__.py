@@ -29,6 +29,7 @@ Map of the package (arrows are the only imports allowed between parts):
     records    the trials.csv contract: column names, writing and reading rows    -> atomic
     machine    what a study ran on (host, CPU, threads, torch, GPUs, meters)     -> energy
     report/    reducer, metrics, plots, harness-report (reads tables only; never imports torch)
+    errors, signals   leaves any part may use: one-line errors; SIGINT and SIGTERM as one line
 """
 
 from __future__ import annotations

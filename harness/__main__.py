@@ -7,6 +7,15 @@ harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 
 from __future__ import annotations
 
+from harness.signals import stop_with_one_line
+
+# Before the heavy imports: a signal while the command starts gives one line, not a traceback.
+STARTING = (
+    "stopped before any round ran in this process; every round recorded before is kept: "
+    "run the same command to start or resume"
+)
+stop_with_one_line("harness", STARTING)
+
 import contextlib
 import dataclasses
 import itertools

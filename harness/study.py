@@ -41,6 +41,7 @@ from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_A
 from harness.rounds import CANDIDATE_ATTR, TRACE_ATTR, LiveRounds, RoundBackend, round_settings
 from harness.search.space import distributions
 from harness.search.strategies import derive_seed
+from harness.signals import ignore_further
 from harness.storage import close_storage, open_storage
 from harness.train import (
     EpochReport,
@@ -258,15 +259,21 @@ def _stoppable() -> Iterator[None]:
         yield
         return
 
+    stopped = False
+
     def handler(signum: int, _frame: object) -> None:
+        nonlocal stopped
+        stopped = True
+        ignore_further()  # a second Ctrl-C must not interrupt the clean-up of the first
         raise _Stop(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if not stopped:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
 
 def _mark_interrupted(
@@ -363,12 +370,14 @@ def _run_round(session: _Session) -> TrialRecord | None:
     session.current_round = round_no
     try:
         with session.workers.alive(asked.trial.number, session.rounds.spent):
-            return _train_and_record(session, round_no, asked)
+            record = _train_and_record(session, round_no, asked)
     except _Stop:
         # A signal during the final storage writes may find the round already told: it is kept.
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
             _mark_interrupted(session.study, asked.trial, asked.params, round_no, session.rounds.spent())
         raise
+    session.current_round = 0  # recorded: a signal from here on stops the study between rounds
+    return record
 
 
 @dataclass(frozen=True)
@@ -712,10 +721,15 @@ def _run_study(
                 record = _run_round(session)
             except _Stop as stop:
                 signame = signal.Signals(stop.signum).name
-                round_no = session.current_round
+                kept = len(finished_records(study))
+                if session.current_round:
+                    where = f"in round {session.current_round} of {st.rounds}"
+                    resume = f"resume from round {session.current_round}"
+                else:  # between rounds: the last one is recorded, the next not yet begun
+                    where, resume = f"between rounds ({kept} of {st.rounds} done)", "resume"
                 raise Interrupted(
-                    f"{signame}: stopped {name} in round {round_no} of {st.rounds}; "
-                    f"{len(records)} rounds are kept, run the same command to resume from round {round_no}",
+                    f"{signame}: stopped {name} {where}; {kept} rounds are kept, run the same command to "
+                    f"{resume}",
                     128 + stop.signum,
                 ) from None
             if record is None:
@@ -746,8 +760,17 @@ def _run_study(
         if final is None:
             # The round summarise found best (the earliest on a tie).
             picked = next(r for r in records if r.round == result.best_round)
-            final = _final_evaluation(session, picked)
-            study.set_user_attr(FINAL_ATTR, final)
+            try:
+                with _stoppable():
+                    final = _final_evaluation(session, picked)
+                    study.set_user_attr(FINAL_ATTR, final)
+            except _Stop as stop:
+                raise Interrupted(
+                    f"{signal.Signals(stop.signum).name}: stopped {name} while it scored the picked "
+                    f"configuration (round {picked.round}) on the test set; all {len(records)} rounds are "
+                    f"kept, run the same command to score it",
+                    128 + stop.signum,
+                ) from None
         summary[FINAL_ATTR] = final
         _write_json(run_dir / STUDY_FILE, summary)
         test = final["test_accuracy"]

@@ -16,9 +16,17 @@ Replay it with ``harness study.backend=replay study.table=DIR`` and the same dat
 
 from __future__ import annotations
 
+from harness.signals import stop_with_one_line
+
+stop_with_one_line(
+    "harness-table", "stopped before the build began; run the same command to build (or resume) it"
+)
+
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -194,6 +202,20 @@ def _split(argv: list[str]) -> tuple[Path | None, list[str]]:
     return out, rest
 
 
+def _build(args: list[str]) -> int:
+    """Run the build's study in a child process. A signal is handed on to it, to stop its round and
+    say so in its own line; this process then leaves with the child's status, saying nothing more."""
+    child = subprocess.Popen([sys.executable, "-m", "harness", *args])
+
+    def hand_on(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, hand_on)
+    return child.wait()
+
+
 def fail(message: str) -> None:
     print(f"harness-table: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -222,9 +244,9 @@ def main() -> None:
     if not any(o.startswith("hydra.run.dir=") for o in args):
         args.append(f"hydra.run.dir={out}/build")
     # The build is a study: the harness runs it (resumable, shared by workers, stopped by signals).
-    done = subprocess.run([sys.executable, "-m", "harness", *args], check=False)
-    if done.returncode != 0:
-        raise SystemExit(done.returncode)
+    returncode = _build(args)
+    if returncode != 0:
+        raise SystemExit(returncode)
     try:
         written = export(cfg, out)
     except HarnessError as exc:

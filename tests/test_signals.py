@@ -75,3 +75,135 @@ def test_a_signal_stops_the_study_in_one_line_and_the_same_command_resumes_it(tm
         spent = interrupted[0].user_attrs["spent"]
         assert spent["until"] == "signal" and spent["energy_j"] > 0
         assert float(again["interrupted_j"]) == pytest.approx(spent["energy_j"])
+
+
+def _start(tmp_path: Path, prog: str, *args: str) -> subprocess.Popen[str]:
+    exe = str(Path(sys.executable).parent / prog)
+    return subprocess.Popen(
+        [exe, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _one_line(proc: subprocess.Popen[str], status: int) -> str:
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    lines = [ln for ln in stderr.strip().splitlines() if "RAPL" not in ln]  # the meter's own notice
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "signum, after_s, twice",
+    [
+        (signal.SIGINT, 0.3, False),  # importing the command's modules
+        (signal.SIGTERM, 1.5, False),  # composing and validating the configuration (torch not yet loaded)
+        (signal.SIGINT, 1.5, True),  # two Ctrl-Cs 20 ms apart
+    ],
+)
+def test_a_signal_while_the_command_starts_is_one_line_and_the_shells_status(
+    tmp_path, signum, after_s, twice
+):
+    proc = _start(
+        tmp_path,
+        "harness",
+        *TINY,
+        "study.rounds=2",
+        f"study.storage=sqlite:///{tmp_path}/o.db",
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    time.sleep(after_s)
+    proc.send_signal(signum)
+    if twice:
+        time.sleep(0.02)
+        proc.send_signal(signum)
+    line = _one_line(proc, 128 + signum)
+    assert line.startswith(f"harness: {signal.Signals(signum).name}: stopped ")
+    assert "run the same command" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_pick_is_scored_on_the_test_set_keeps_every_round(tmp_path, signum):
+    args = [
+        "dataset=digits",
+        "dataset.validation=0.2",
+        "model=dense_poly",
+        "strategy=random",
+        "study.rounds=2",
+        "study.epochs=60",  # the final scoring retrains the pick this long: the signal lands inside it
+        "study.repetitions=1",
+        "study.progress=false",
+        "study.threads=1",
+        f"study.storage=sqlite:///{tmp_path}/o.db",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
+    proc = _start(tmp_path, "harness", *args)
+    assert proc.stdout is not None
+    summary = proc.stdout.readline()  # printed when the rounds are done, before the pick is scored
+    assert "best accuracy" in summary
+    time.sleep(0.1)
+    proc.send_signal(signum)
+    proc.send_signal(signum)  # a second one changes nothing
+    line = _one_line(proc, 128 + signum)
+    assert "on the test set; all 2 rounds are kept, run the same command to score it" in line
+    assert len(rows(tmp_path / "run" / "trials.csv")) == 2
+
+    out = run_cli(["harness", *args], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "scores" in out.stdout and "on the test set" in out.stdout
+    assert len(rows(tmp_path / "run" / "trials.csv")) == 2  # nothing re-ran
+
+
+def test_a_signal_stops_the_report_in_one_line_and_leaves_no_partial_file(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    # Enough studies that the report is still reducing and plotting when the signal comes.
+    rng = np.random.default_rng(0)
+    n, rounds = 600, 64
+    pd.DataFrame(
+        {
+            "study": np.repeat([f"s{i}" for i in range(n)], rounds),
+            "dataset": "digits",
+            "model": "dense_poly",
+            "strategy": np.repeat(["grid", "random", "bayes_pi"] * (n // 3), rounds),
+            "space": "paper3",
+            "seed": np.repeat(np.arange(n) // 3, rounds),
+            "round": np.tile(np.arange(1, rounds + 1), n),
+            "status": "complete",
+            "accuracy": rng.uniform(0.5, 0.95, n * rounds),
+            "energy_j": rng.uniform(1, 2, n * rounds),
+            "energy_source": "estimate",
+        }
+    ).to_csv(tmp_path / "trials.csv", index=False)
+    out = tmp_path / "report"
+    proc = _start(tmp_path, "harness-report", str(tmp_path / "trials.csv"), "--out", str(out))
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    line = _one_line(proc, 130)
+    assert line.startswith("harness-report: SIGINT: stopped; ")
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert not [name for name in left if name.startswith(".") or name.endswith(".tmp")], left
+
+
+@pytest.mark.slow
+def test_a_signal_stops_a_table_build_in_its_studys_one_line(tmp_path):
+    out = tmp_path / "table"
+    proc = _start(
+        tmp_path,
+        "harness-table",
+        "--out",
+        str(out),
+        *TINY,
+        "strategy.candidates=130",
+        "study.epochs=20",
+        f"study.storage=sqlite:///{tmp_path}/t.db",
+    )
+    trials = out / "build" / "trials.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (trials.exists() and len(rows(trials)) >= 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: to the command, which hands it on
+    line = _one_line(proc, 130)
+    assert line.startswith("harness: SIGINT: stopped ") and "run the same command" in line

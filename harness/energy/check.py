@@ -5,7 +5,12 @@ The first thing to run on a new server, before a study relies on its joules.
 
 from __future__ import annotations
 
+from harness.signals import stop_with_one_line
+
+stop_with_one_line("harness-meter", "stopped; it only reads the meters, nothing was written")
+
 import argparse
+import math
 import os
 import sys
 import time
@@ -14,6 +19,8 @@ from collections.abc import Callable
 from harness.energy.base import Meter
 from harness.energy.estimate import EstimateMeter
 from harness.errors import MeterUnavailable
+
+MAX_SECONDS = 3600.0  # each meter is read for this long: an hour is already more than a check needs
 
 
 def _busy(seconds: float) -> None:
@@ -96,11 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="length of each reading (default 5)")
     p.add_argument("--gpus", type=int, nargs="*", default=None, help="CUDA ordinals to read (default: all)")
     args = p.parse_args(argv)
-    if args.seconds <= 0 or args.watts_per_core < 0:
-        print(
-            "harness-meter: error: --seconds must be positive and --watts-per-core not negative",
-            file=sys.stderr,
-        )
+    wrong = None
+    if not 0 < args.seconds <= MAX_SECONDS:  # also false for nan
+        wrong = f"--seconds {args.seconds:g}: give a number of seconds above 0 and at most {MAX_SECONDS:g}"
+    elif not 0 <= args.watts_per_core < math.inf:
+        wrong = f"--watts-per-core {args.watts_per_core:g}: give a finite number of watts, 0 or more"
+    if wrong:
+        print(f"harness-meter: error: {wrong}", file=sys.stderr)
         sys.exit(2)
     sys.exit(check(args.powercap_root, args.watts_per_core, args.seconds, args.gpus))
 

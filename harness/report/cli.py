@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from harness.signals import stop_with_one_line
+
+# Before pandas and matplotlib load: a signal at any moment gives one line, not a traceback.
+stop_with_one_line(
+    "harness-report",
+    "stopped; each report file is whole or not written (they are written atomically): "
+    "run the same command again",
+)
+
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -134,6 +144,12 @@ def table_optima(folders: list[Path]) -> dict[str, float]:
 
 
 def report(args: argparse.Namespace) -> int:
+    numbers = ("tolerance", "delta", "target", "gqi_alpha", "gqi_beta", "carbon_intensity", "pue", "budget")
+    for option in numbers:
+        value = getattr(args, option)
+        if value is not None and not math.isfinite(value):
+            flag = "--" + option.replace("_", "-")
+            raise HarnessError(f"{flag}={value:g}: give a finite number (see harness-report --help)")
     if args.tolerance < 0 or args.delta < 0:
         raise HarnessError("--tolerance and --delta must not be negative")
     if args.budget is not None and args.budget <= 0:

@@ -1,0 +1,46 @@
+"""SIGINT (Ctrl-C) and SIGTERM: one line and the shell's exit status, at any moment of a command.
+
+Every command installs ``stop_with_one_line`` first, before its heavy imports, so that a signal while
+it starts, composes its configuration, opens its storage or writes a report ends with one line saying
+what was kept and what to do, and exit status 128 + the signal's number (130, 143). A study replaces
+these handlers while its rounds run (``harness.study._stoppable``, which knows the round to name).
+
+After the first signal every further one is ignored: the clean-up that follows (closing the storage,
+removing a half-written temporary file, atexit callbacks) is not itself interrupted, and two Ctrl-Cs
+in quick succession give one line, not a traceback from inside the clean-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignore_further() -> None:
+    """From now on SIGINT and SIGTERM do nothing in this process (main thread only). SIG_IGN, not a
+    Python function: the interpreter resets Python handlers to the default (death by the signal) as
+    it shuts down, where a second Ctrl-C would then kill it without a word."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def stop_with_one_line(prog: str, message: str) -> None:
+    """Until something else takes the signals over: print ``PROG: SIGNAME: MESSAGE`` and leave with
+    128 + signum through SystemExit (so ``finally`` blocks and atomic writers clean up)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        ignore_further()
+        name = signal.Signals(signum).name
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr: the exit status still says it
+            print(f"{prog}: {name}: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in SIGNALS:
+            signal.signal(sig, handler)
