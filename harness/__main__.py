@@ -24,6 +24,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -117,21 +118,52 @@ def check_group_choices(argv: list[str]) -> None:
                 fail(f"{key}={choice} is not an option of {key}; choose one of: {', '.join(options)}")
 
 
+def hydra_keys(path: list[str]) -> list[str] | None:
+    """The settings Hydra's own configuration has under ``hydra.<path>``; None where it is free-form
+    (a launcher's or sweeper's own settings, ``job.env_set``, ``sweeper.params``)."""
+    import typing
+
+    from hydra.conf import HydraConf
+
+    node: Any = HydraConf
+    for part in path:
+        fields = {f.name: f for f in dataclasses.fields(node)}
+        if part not in fields:
+            return None
+        kind = typing.get_type_hints(node).get(part)
+        if not dataclasses.is_dataclass(kind):
+            return None
+        node = kind
+    return [f.name for f in dataclasses.fields(node)]
+
+
 def check_keys(argv: list[str]) -> None:
-    """Reject a misspelt setting (``study.epoch=3``) in one line, with the nearest real name, before
-    Hydra (which would exit 1 with a trace hint). Hydra's own keys and ``+key`` additions pass; a
-    setting that only another option of its group has is told once the options are composed."""
+    """Reject a misspelt setting (``study.epoch=3``, ``+study.roundz=3``, ``hydra.run.dirr=x``) in one
+    line, with the nearest real name, before Hydra (which would exit 1 with a trace hint). A ``+key``
+    may add a new hyperparameter (``+space.params.width``), nothing else; a setting that only another
+    option of its group has is told once the options are composed."""
     import difflib
 
     settings = group_settings()
     range_fields = [f.name for f in dataclasses.fields(ParamRange)]
     for arg in argv:
         key, sep, _ = arg.partition("=")
-        if not sep or key.startswith(("+", "~", "hydra")) or "/" in key or key in GROUPS:
+        if not sep and not key.startswith("~"):
+            fail(
+                f"{arg!r} is not a setting: each is KEY=VALUE, and a value with spaces is quoted whole "
+                f"(as 'dataset.root=/my data'); `harness --help` lists every setting"
+            )
+        key = key.lstrip("+")
+        if not sep or key.startswith("~") or "/" in key or key in GROUPS:
             continue
         parts = key.split(".")
-        # The names each level may take; None: a hyperparameter's, checked with the composed space.
-        levels: list[list[str] | None] = [list(settings), settings.get(parts[0], [])]
+        # The names each level may take; None: free-form, or a hyperparameter's (checked with the
+        # composed space, or new with a leading +).
+        levels: list[list[str] | None]
+        if parts[0] == "hydra":
+            levels = [None, *(hydra_keys(parts[1:depth]) for depth in range(1, len(parts)))]
+        else:
+            levels = [list(settings), settings.get(parts[0], [])]
         if parts[:2] == ["space", "params"]:
             levels += [None, range_fields]
         for depth, part in enumerate(parts[: len(levels)]):
@@ -286,6 +318,28 @@ def composition_error(exc: Exception, job: list[str]) -> str:
     return where + explain(cause, chosen=chosen)
 
 
+def check_output_dir(job: list[str], *, multirun: bool) -> None:
+    """Refuse, in one line, a run (or sweep) directory that cannot be created: on a read-only file
+    system, or under a directory this user may not write (Hydra would exit 1 with a traceback)."""
+    from hydra import compose
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
+        where = Path(str(OmegaConf.select(cfg, key)))
+    except Exception:  # a resolver only Hydra's run sets (${hydra:...}): Hydra will say it
+        return
+    existing = where if where.is_absolute() else Path.cwd() / where
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a directory" if not existing.is_dir() else "is not writable (a read-only file system?)"
+        fail(
+            f"{key}={where}: {existing} {why}; give {key}=<a writable directory> "
+            f"(or run from a writable working directory)"
+        )
+
+
 def validate_jobs(args: list[str], *, values: bool = True) -> None:
     """Compose every job (and with ``values``, validate it) before the first one trains: an invalid
     job stops the run or the sweep with one line naming it, exit status 2, and no study created."""
@@ -312,6 +366,8 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
             except HarnessError as exc:
                 fail(f"{where}{exc}{after}")
             storages.add(config.study.storage)
+        if values:
+            check_output_dir(jobs[0], multirun=len(jobs) > 1 or "-m" in args or "--multirun" in args)
     if len(jobs) < 2:
         return  # a single study opens its storage where it runs
     # Each storage is created here, once: parallel jobs (hydra/launcher=joblib) that all find a new

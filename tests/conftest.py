@@ -53,11 +53,12 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Comple
 
 
 @contextlib.contextmanager
-def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+def tmpfs(mount: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
     """A real tmpfs of ``size`` at ``mount`` (mounting needs root: the test skips elsewhere)."""
     mount.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or 'not root'})")

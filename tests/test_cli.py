@@ -95,6 +95,10 @@ BAD = [
     (["+space.params.epsilon={low:1e-9}"], "space.params.epsilon.high is missing"),
     (["space.params.lr.log=true"], "add it with a leading +, as +space.params.lr.log="),
     (["space.params.lr=3"], "space.params.lr=3 must be a range"),
+    (["+study.roundz=3"], "study has no setting 'roundz'; did you mean study.rounds?"),
+    (["hydra.run.dirr=x"], "hydra.run has no setting 'dirr'; did you mean hydra.run.dir?"),
+    (["space.params.lrr.low=0.1"], "did you mean space.params.lr? A new one needs a leading +"),
+    (["study.name=my", "study"], "'study' is not a setting: each is KEY=VALUE, and a value with spaces"),
 ]
 
 

@@ -218,3 +218,22 @@ def test_the_report_reads_a_journal_and_never_creates_a_misspelt_database(tmp_pa
     out = run_cli(["harness-report", f"sqlite:///{typo}", "--out", str(tmp_path / "rep2")], tmp_path)
     assert out.returncode == 2 and "there is no file" in out.stderr
     assert not typo.exists()
+
+
+@pytest.mark.parametrize("given", ["run_dir", "cwd", "sweep_dir"])
+def test_a_run_directory_on_a_read_only_file_system_is_one_line_before_anything_runs(tmp_path, given):
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
+        args = ["harness", *TINY, "study.rounds=2", f"study.storage=sqlite:///{tmp_path}/o.db"]
+        cwd = tmp_path
+        if given == "run_dir":
+            args.append(f"hydra.run.dir={ro}/run")
+        elif given == "sweep_dir":
+            args += ["-m", "study.seed=0,1", f"hydra.sweep.dir={ro}/sweep"]
+        else:
+            cwd = ro  # the default runs/... under a read-only working directory
+        out = run_cli(args, cwd)
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+        assert "is not writable (a read-only file system?); give hydra." in lines[0]
+        assert not (tmp_path / "o.db").exists()  # refused before any storage was created

@@ -9,6 +9,7 @@ dataclasses: every component takes them, never a DictConfig. Each invalid value 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -324,6 +325,17 @@ def group_schema(group: str, option: str | None = None) -> Any:
     return make(group, option or DEFAULT_OPTIONS[group])
 
 
+def hyperparameter_names() -> list[str]:
+    """Every hyperparameter some space of conf/space/ names (the nearest-name hints draw on them)."""
+    import yaml
+
+    names: set[str] = set()
+    for path in (conf_dir() / "space").glob("*.yaml"):
+        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):
+            names |= set((yaml.safe_load(path.read_text()) or {}).get("params") or {})
+    return sorted(names)
+
+
 TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
@@ -350,7 +362,17 @@ def explain(exc: Exception, *, chosen: dict[str, str] | None = None, prefix: str
             )
         return f"{where} is not a setting of any {group}; `harness --help` lists every setting"
     if isinstance(exc, ConfigKeyError | AttributeError) and where.startswith("space.params."):
-        return f"{where} is not in the chosen space's file: add it with a leading +, as +{where}=..."
+        import difflib
+
+        name = where.split(".")[2]
+        if where.count(".") > 2:  # a setting of a hyperparameter the file has without it
+            return f"{where} is not in the chosen space's file: add it with a leading +, as +{where}=..."
+        near = difflib.get_close_matches(name, hyperparameter_names(), n=1)
+        hint = f"did you mean space.params.{near[0]}? A new one " if near else "a new hyperparameter "
+        return (
+            f"{where} is not in the chosen space's file; {hint}needs a leading +, as "
+            f"+space.params.{name}.low=..."
+        )
     if isinstance(exc, ConfigKeyError | AttributeError):
         return f"{where} is not a known setting; `harness --help` lists every setting"
     if isinstance(exc, MissingMandatoryValue):
