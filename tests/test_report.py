@@ -795,6 +795,7 @@ def test_anytime_best_so_far_is_averaged_over_seeds_and_strategies_are_ranked_ac
         ("round", 0, "rounds count from 1"),
         ("round", 2.5, "not a whole number"),
         ("seed", "x", "not a number"),
+        ("energy_j", 1e308, "more than 1e+12 J"),  # two of them sum to infinity in the cumulative curves
     ],
 )
 def test_the_report_refuses_a_value_no_round_can_have_naming_the_file_and_row(tmp_path, column, value, words):
@@ -803,6 +804,18 @@ def test_the_report_refuses_a_value_no_round_can_have_naming_the_file_and_row(tm
     with pytest.raises(HarnessError, match=re.escape(words)) as error:
         load([write(t, tmp_path / "t.csv")])
     assert "t.csv: row 3 has" in str(error.value)
+
+
+@pytest.mark.parametrize("sidecar", ["[1, 2]", '{"machine": "x"}', '{"final": {"test_accuracy": "high"}}'])
+def test_a_study_json_that_is_not_a_studys_record_is_one_line_naming_it(tmp_path, sidecar):
+    run = tmp_path / "run"
+    run.mkdir()
+    write(table("a", [0.5, 0.6]), run / "trials.csv")
+    (run / "study.json").write_text(sidecar)
+    with pytest.raises(
+        HarnessError, match=r"study\.json(:| is not a study's record).*restore the study\.json"
+    ):
+        load([str(run)])
 
 
 def test_a_round_recorded_twice_with_different_values_is_refused_and_identical_copies_kept_once(tmp_path):

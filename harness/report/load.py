@@ -27,6 +27,9 @@ from harness.records import (
 )
 
 NUMERIC = ("seed", "round", "accuracy", "energy_j")
+# No round of any study spends this much (a terawatt for a second; about 280 MWh): a larger value is
+# a unit or parsing error, and sums of such values overflow to infinity in the cumulative curves.
+MAX_ROUND_J = 1e12
 # What identifies one study: the same name on two machines is two studies.
 STUDY_KEY = ["origin", "machine", "study"]
 
@@ -73,10 +76,24 @@ def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             info = json.loads(sidecar.read_text())
         except (OSError, ValueError):
             info = {}
+        machine = info.get("machine") if isinstance(info, dict) else None
+        final = info.get("final") if isinstance(info, dict) else None
+        if not isinstance(info, dict) or not all(isinstance(v, dict) for v in (machine or {}, final or {})):
+            raise HarnessError(
+                f"{sidecar} is not a study's record (a JSON object with a machine and final object); "
+                f"restore the study.json the harness wrote, or remove it to report the rows without it"
+            )
+        try:
+            final_accuracy = _final_accuracy(final)
+        except (TypeError, ValueError):
+            raise HarnessError(
+                f"{sidecar}: final.test_accuracy={final.get('test_accuracy')!r} is not a number; restore "
+                f"the study.json the harness wrote, or remove it"
+            ) from None
         if "machine" not in table.columns:
-            table = table.assign(machine=machine_label(info.get("machine", {})))
+            table = table.assign(machine=machine_label(machine or {}))
         if "final_test_accuracy" not in table.columns:
-            table = table.assign(final_test_accuracy=_final_accuracy(info.get("final")))
+            table = table.assign(final_test_accuracy=final_accuracy)
         table = table.assign(**{k: v for k, v in from_config(info.get("config")).items() if k not in table})
     return table
 
@@ -186,6 +203,7 @@ def _check_values(frame: pd.DataFrame, raw: pd.DataFrame, origin: str) -> None:
         if mask.any():
             i = int(np.flatnonzero(mask.to_numpy())[0])
             value = raw[column].iloc[i] if column in raw else frame[column].iloc[i]
+            value = value.item() if isinstance(value, np.generic) else value  # 1e+308, not np.float64(...)
             raise HarnessError(f"{origin}: row {i + 2} has {column}={value!r}: {why}; fix or drop that row")
 
     given = {c: raw[c].notna() & (raw[c].astype(str).str.strip() != "") for c in NUMERIC}
@@ -208,6 +226,12 @@ def _check_values(frame: pd.DataFrame, raw: pd.DataFrame, origin: str) -> None:
         "joules must be finite (leave it empty when unmetered)",
     )
     bad(energy < 0, "energy_j", "joules are never negative")
+    bad(energy > MAX_ROUND_J, "energy_j", f"more than {MAX_ROUND_J:.0e} J (a terawatt-second) for one round")
+    for column in ("suggest_j", "energy_net_j", "duration_s"):
+        if column in frame.columns:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            implausible = values.notna() & ~values.abs().le(MAX_ROUND_J)
+            bad(implausible, column, "not a finite number of plausible size")
     key = [c for c in ("origin", "machine", "study", "round") if c in frame.columns]
     twice = frame.duplicated(key, keep=False)
     if twice.any():
