@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import csv
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -237,3 +240,89 @@ def test_a_run_directory_on_a_read_only_file_system_is_one_line_before_anything_
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
         assert "is not writable (a read-only file system?); give hydra." in lines[0]
         assert not (tmp_path / "o.db").exists()  # refused before any storage was created
+
+
+# --------------------------------------------------------------------------------------------------
+# The signal matrix: each storage kind × each moment of a study, with SIGINT, SIGTERM and SIGKILL
+# spread over them as a Latin square (every signal meets every storage and every moment once).
+
+STORAGES = ("sqlite", "journal", "postgresql")
+MOMENTS = ("start-up", "mid-round", "final evaluation")
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+MATRIX = [
+    (storage, moment, SIGNALS[(i + j) % 3])
+    for i, storage in enumerate(STORAGES)
+    for j, moment in enumerate(MOMENTS)
+]
+MATRIX_ROUNDS = 3
+
+
+@pytest.fixture
+def storage_url(request, tmp_path):
+    kind = request.param
+    if kind == "postgresql":
+        return request.getfixturevalue("postgres")
+    return f"sqlite:///{tmp_path}/o.db" if kind == "sqlite" else f"journal:///{tmp_path}/j.log"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("storage_url", "moment", "signum"),
+    MATRIX,
+    indirect=["storage_url"],
+    ids=[f"{s}-{m.replace(' ', '_')}-{signal.Signals(g).name}" for s, m, g in MATRIX],
+)
+def test_a_signal_at_any_moment_under_any_storage_loses_no_round(tmp_path, storage_url, moment, signum):
+    run_dir = tmp_path / "run"
+    args = [
+        "harness",
+        "dataset=digits",
+        "dataset.validation=0.2",
+        "model=dense_poly",
+        "strategy=random",
+        f"study.rounds={MATRIX_ROUNDS}",
+        "study.epochs=30",  # rounds, and the final scoring of the pick, long enough to land a signal in
+        "study.repetitions=1",
+        "study.progress=false",
+        "study.threads=1",
+        f"study.storage={storage_url}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    exe = str(Path(sys.executable).parent / "harness")
+    proc = subprocess.Popen(
+        [exe, *args[1:]], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    trials = run_dir / "trials.csv"
+    if moment == "start-up":
+        time.sleep(0.5)
+    elif moment == "mid-round":
+        deadline = time.time() + 120
+        while time.time() < deadline and not (trials.exists() and rows(trials)):
+            time.sleep(0.02)
+        time.sleep(0.05)
+    else:
+        assert proc.stdout is not None
+        assert "best accuracy" in proc.stdout.readline()  # the rounds are done; the pick is scored next
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    kept = rows(trials) if trials.exists() else []
+
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 128 + signum, stderr
+        lines = [ln for ln in stderr.strip().splitlines() if "RAPL" not in ln]
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr
+        assert lines[0].startswith(f"harness: {signal.Signals(signum).name}: stopped ")
+        assert "run the same command" in lines[0]
+        if moment == "final evaluation":
+            assert "on the test set" in lines[0] and len(kept) == MATRIX_ROUNDS
+
+    out = run_cli(args, tmp_path)
+    assert out.returncode == 0, out.stderr
+    resumed = rows(trials)
+    assert [int(r["round"]) for r in resumed] == list(range(1, MATRIX_ROUNDS + 1))
+    assert resumed[: len(kept)] == kept  # every round recorded before the signal stands as it was
+    assert recorded_rounds(storage_url) == list(range(1, MATRIX_ROUNDS + 1))
+    assert "on the test set" in out.stdout  # the pick is scored, whatever the signal interrupted

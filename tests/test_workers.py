@@ -8,14 +8,10 @@ rounds, and that a worker killed with SIGKILL loses nothing: the survivor runs i
 from __future__ import annotations
 
 import csv
-import glob
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -157,72 +153,6 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     spent = abandoned.user_attrs["spent"]
     assert spent["until"] == "heartbeat" and spent["energy_j"] > 0
     assert rerun[0].user_attrs["record"]["interrupted_j"] == pytest.approx(spent["energy_j"])
-
-
-# --------------------------------------------------------------------------------------------------
-# PostgreSQL: a real server in a temporary directory, where Debian's postgresql package is installed
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
-    which = shutil.which("pg_ctl")
-    return Path(which).parent if which else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def postgres():
-    pg_bin = _pg_bin()
-    if pg_bin is None:
-        pytest.skip("PostgreSQL is not installed (make postgres installs Debian's package)")
-    pytest.importorskip("psycopg2", reason="psycopg2 is missing: pip install -e '.[postgres]'")
-    # Not under pytest's tmp_path: as root, the server runs as the postgres user, who cannot enter it.
-    home = Path(tempfile.mkdtemp(prefix="harness-pg-"))
-    data = home / "pgdata"
-    data.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the package's user
-        shutil.chown(home, "postgres")
-        shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run(
-        [*as_user, str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_user,
-            str(pg_bin / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(home / "pg.log"),
-            "-o",
-            f"-p {port} -k {home} -c listen_addresses=127.0.0.1",
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_two_workers_on_a_postgresql_server_run_each_round_once(tmp_path, postgres):
