@@ -104,6 +104,16 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cuda_uuid(index: int) -> str | None:
+    """The UUID CUDA gives device ``index`` (NVML's, without its GPU-/MIG- prefix); None where torch
+    does not say. The NVML meter finds the GPU by it, whatever order CUDA numbers the devices in."""
+    try:
+        uuid = torch.cuda.get_device_properties(index).uuid
+    except (AttributeError, AssertionError, RuntimeError):
+        return None
+    return str(uuid) if uuid is not None else None
+
+
 def load_data(cfg: Config, device: torch.device) -> tuple[TensorData, Dataset | None]:
     """The data the rounds train and score on, and (with dataset.validation) the final split:
     the same training images scored on the test set, prepared only when the search is done."""
@@ -618,6 +628,7 @@ def _with_storage_and_meter(
         meter = cfg.meter.build(
             MeterUse(
                 cuda_indices=(device.index or 0,) if device.type == "cuda" else (),
+                cuda_uuids=(cuda_uuid(device.index or 0),) if device.type == "cuda" else (),
                 synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
             )
         )

@@ -476,8 +476,11 @@ def test_an_nvml_error_opening_the_gpus_is_one_line_for_nvml_and_a_fallback_for_
     from harness.energy.select import auto_meter
     from harness.errors import MeterUnavailable
 
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1234")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-aa")  # a shortened UUID: NVML says Not Found
     with pytest.raises(MeterUnavailable, match="NVML: cannot open the GPUs the study uses"):
+        NvmlMeter([0])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-1234")
+    with pytest.raises(MeterUnavailable, match="CUDA device 0 is a MIG instance"):
         NvmlMeter([0])
     said = []
     meter = auto_meter(
@@ -489,3 +492,73 @@ def test_an_nvml_error_opening_the_gpus_is_one_line_for_nvml_and_a_fallback_for_
     )
     assert isinstance(meter, RaplMeter) and "GPU energy is not measured" in said[0]
     assert nvml.STATE["initialised"] == 0  # shut down again each time
+
+
+def test_cuda_finds_its_gpu_in_nvml_by_uuid_whatever_the_order(nvml):
+    """CUDA numbers devices fastest first by default, NVML by PCI bus: CUDA's device 0 may be NVML's
+    device 1. torch gives CUDA's UUID (bare, without NVML's GPU- prefix), and the meter goes by it."""
+    meter = NvmlMeter([0], poll_interval_s=0.01, cuda_uuids=["BBB"])
+    assert meter.describe()["gpu_names"] == ["GeForce GTX 1080"]
+    meter.close()
+    with pytest.raises(MeterUnavailable, match="no GPU has the UUID ccc that CUDA reports for device 0"):
+        NvmlMeter([0], cuda_uuids=["ccc"])
+    assert nvml.STATE["initialised"] == 0
+
+
+def test_a_mig_instance_is_refused_in_one_line_and_auto_falls_back(nvml, tree):
+    from harness.energy.select import auto_meter
+
+    nvml.DEVICES[0].update(mig=1, mig_devices=[{"name": "A100 1g.10gb", "uuid": "MIG-ccc"}])
+    with pytest.raises(
+        MeterUnavailable, match=r"CUDA device 0 is a MIG instance \(MIG 0 of GPU 0, Tesla V100\)"
+    ):
+        NvmlMeter([0], cuda_uuids=["ccc"])
+    said: list[str] = []
+    meter = auto_meter(
+        watts_per_core=10.0,
+        powercap_root=tree.root,
+        poll_interval_s=0.1,
+        cuda_indices=[0],
+        cuda_uuids=["ccc"],
+        announce=said.append,
+    )
+    assert (
+        isinstance(meter, RaplMeter) and "MIG instance" in said[0] and "GPU energy is not measured" in said[0]
+    )
+
+
+def test_a_window_shorter_than_the_counters_period_is_power_times_time_and_says_so(nvml):
+    """Real counters advance every so often (here 100 ms): a 20 ms window (a strategy's ask) would
+    read 0 J, or a whole period's joules. It gets the power times its length, labelled."""
+    nvml.DEVICES[0]["update_ms"] = 100
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    assert meter.gpus[0].counter_period_s == pytest.approx(0.1, abs=0.03)
+    for _ in range(5):  # wherever the window falls against the counter's steps
+        with meter.window() as window:
+            time.sleep(0.02)
+        m = window.measurement
+        assert m.energy_j == pytest.approx(200.0 * m.duration_s, rel=1e-6)  # never 0
+        assert m.source == "nvml_power" and "shorter than its energy counter's 0.1" in m.note
+    with meter.window() as window:
+        time.sleep(0.5)
+    m = window.measurement
+    assert m.source == "nvml_counter" and m.note == ""
+    assert abs(m.energy_j - 200.0 * m.duration_s) <= 200.0 * 0.1 + 1e-6  # within one step of the truth
+    meter.close()
+
+
+@pytest.mark.parametrize("when", ["mid-window", "at the window's start"])
+def test_an_nvml_read_error_is_no_reading_with_its_cause_never_an_exception(nvml, when):
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    if when == "at the window's start":
+        nvml.DEVICES[0]["lost"] = True
+    with meter.window() as window:
+        nvml.DEVICES[0]["lost"] = True  # the driver lost the GPU while the round ran
+        time.sleep(0.05)
+    m = window.measurement
+    assert m.energy_j is None and "NVML energy counter read failed (GPU is lost)" in m.note
+    nvml.DEVICES[0]["lost"] = False
+    with meter.window() as window:
+        time.sleep(1.05)
+    assert window.measurement.energy_j is not None  # the next window reads again
+    meter.close()

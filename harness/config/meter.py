@@ -19,6 +19,7 @@ class MeterUse:
     wait for their work, and who hears what ``auto`` chose and why (stderr by default)."""
 
     cuda_indices: tuple[int, ...] = ()
+    cuda_uuids: tuple[str | None, ...] = ()  # CUDA's UUID of each (torch), to find it in NVML
     synchronize: Callable[[], None] | None = None
     announce: Callable[[str], None] | None = None
 
@@ -108,7 +109,10 @@ class NvmlMeterConfig(MeteredConfig):
         from harness.energy.nvml import NvmlMeter
 
         return NvmlMeter(
-            list(use.cuda_indices), poll_interval_s=self.poll_interval_s, synchronize=use.synchronize
+            list(use.cuda_indices),
+            poll_interval_s=self.poll_interval_s,
+            synchronize=use.synchronize,
+            cuda_uuids=list(use.cuda_uuids),
         )
 
     def check(self) -> None:
@@ -135,6 +139,7 @@ class AutoMeterConfig(MeteredConfig):
             powercap_root=self.powercap_root,
             poll_interval_s=self.poll_interval_s,
             cuda_indices=list(use.cuda_indices),
+            cuda_uuids=list(use.cuda_uuids),
             synchronize=use.synchronize,
             announce=use.announce,
         )

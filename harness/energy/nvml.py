@@ -66,6 +66,9 @@ class Gpu:
     # NVML's instant power field (NVML_FI_DEV_POWER_INSTANT), where the driver has it. The plain
     # power reading is a 1-s average on Ampere and newer: polled, it lags each window's edges.
     instant_power: bool = False
+    # How often the energy counter advances (measured at open; None: not within the probe). A window
+    # shorter than this may see the counter not move at all, or move by a whole period.
+    counter_period_s: float | None = None
 
 
 def instant_power_w(nvml: Any, handle: Any) -> float | None:
@@ -80,6 +83,69 @@ def instant_power_w(nvml: Any, handle: Any) -> float | None:
     if value.nvmlReturn != getattr(nvml, "NVML_SUCCESS", 0):
         return None
     return float(value.value.uiVal) / 1000.0
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bare_uuid(uuid: str) -> str:
+    """A UUID without NVML's ``GPU-``/``MIG-`` prefix, lower case (torch reports it bare)."""
+    u = uuid.strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        u = u.removeprefix(prefix)
+    return u
+
+
+def mig_refusal(ordinal: int, what: str) -> str:
+    return (
+        f"NVML: CUDA device {ordinal} is a MIG instance ({what}); NVML has no energy counter per MIG "
+        f"instance, and the whole GPU's would count the other instances' work: run on a GPU with MIG "
+        f"off, or use meter=estimate"
+    )
+
+
+def find_by_uuid(nvml: Any, uuid: str, ordinal: int) -> Any:
+    """The NVML handle of the GPU whose UUID CUDA reports for ``ordinal``; a MIG instance is refused
+    (MeterUnavailable), as is a UUID no GPU has."""
+    want = _bare_uuid(uuid)
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        if _bare_uuid(_text(nvml.nvmlDeviceGetUUID(handle))) == want:
+            return handle
+        try:
+            current, _pending = nvml.nvmlDeviceGetMigMode(handle)
+        except nvml.NVMLError:  # no MIG on this board
+            continue
+        if current != getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1):
+            continue
+        for k in range(nvml.nvmlDeviceGetMaxMigDeviceCount(handle)):
+            try:
+                mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, k)
+            except nvml.NVMLError:
+                continue
+            if _bare_uuid(_text(nvml.nvmlDeviceGetUUID(mig))) == want:
+                name = _text(nvml.nvmlDeviceGetName(handle))
+                raise MeterUnavailable(mig_refusal(ordinal, f"MIG {k} of GPU {i}, {name}"))
+    raise MeterUnavailable(f"NVML: no GPU has the UUID {uuid} that CUDA reports for device {ordinal}")
+
+
+def counter_period_s(nvml: Any, handle: Any, probe_s: float = 0.3) -> float | None:
+    """How often the energy counter advances: the median time between its changes, read for up to
+    ``probe_s`` (None: it moved fewer than three times in that while)."""
+    changes: list[float] = []
+    last = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    end = time.perf_counter() + probe_s
+    while time.perf_counter() < end and len(changes) < 6:
+        time.sleep(0.001)
+        value = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        if value != last:
+            changes.append(time.perf_counter())
+            last = value
+    if len(changes) < 3:
+        return None
+    gaps = sorted(b - a for a, b in itertools.pairwise(changes))
+    return gaps[len(gaps) // 2]
 
 
 class _PowerPoller:
@@ -151,12 +217,13 @@ class NvmlMeter(Meter):
         *,
         poll_interval_s: float = 0.1,
         synchronize: Callable[[], None] | None = None,
+        cuda_uuids: list[str | None] | None = None,
     ) -> None:
         self.nvml = nvml = init_nvml()
         self.poll_interval_s = poll_interval_s
         self.synchronize = synchronize or (lambda: None)
         try:
-            self.gpus = self._open(cuda_indices)
+            self.gpus = self._open(cuda_indices, cuda_uuids or [])
         except nvml.NVMLError as exc:
             # Any NVML error while finding the GPUs (a UUID NVML does not know, a MIG instance, a
             # driver that answers NotSupported): this meter is unavailable, said in one line, and
@@ -174,24 +241,31 @@ class NvmlMeter(Meter):
             s for s, on in (("nvml_counter", True in counters), ("nvml_power", False in counters)) if on
         )
 
-    def _open(self, cuda_indices: list[int]) -> list[Gpu]:
+    def _open(self, cuda_indices: list[int], cuda_uuids: list[str | None]) -> list[Gpu]:
         nvml = self.nvml
         visible = visible_devices(nvml.nvmlDeviceGetCount(), os.environ.get("CUDA_VISIBLE_DEVICES"))
         if not cuda_indices:
             raise MeterUnavailable("NVML: the study uses no GPU (study.device=cpu)")
         gpus = []
-        for ordinal in cuda_indices:
-            if ordinal >= len(visible):
-                raise MeterUnavailable(
-                    f"NVML: CUDA device {ordinal} is not among CUDA_VISIBLE_DEVICES={visible}"
-                )
-            ident = visible[ordinal]
-            if ident.isdigit():
-                handle = nvml.nvmlDeviceGetHandleByIndex(int(ident))
+        for k, ordinal in enumerate(cuda_indices):
+            uuid = cuda_uuids[k] if k < len(cuda_uuids) else None
+            if uuid:
+                # CUDA's own UUID for the device: right whatever CUDA_DEVICE_ORDER and
+                # CUDA_VISIBLE_DEVICES (indices, shortened UUIDs) say.
+                handle = find_by_uuid(nvml, uuid, ordinal)
             else:
-                handle = nvml.nvmlDeviceGetHandleByUUID(ident)
-            name = nvml.nvmlDeviceGetName(handle)
-            name = name.decode() if isinstance(name, bytes) else str(name)
+                if ordinal >= len(visible):
+                    raise MeterUnavailable(
+                        f"NVML: CUDA device {ordinal} is not among CUDA_VISIBLE_DEVICES={visible}"
+                    )
+                ident = visible[ordinal]
+                if ident.upper().startswith("MIG-"):
+                    raise MeterUnavailable(mig_refusal(ordinal, ident))
+                if ident.isdigit():
+                    handle = nvml.nvmlDeviceGetHandleByIndex(int(ident))
+                else:
+                    handle = nvml.nvmlDeviceGetHandleByUUID(ident)
+            name = _text(nvml.nvmlDeviceGetName(handle))
             try:
                 # Some boards answer but never advance the counter (it reads 0 since the driver
                 # loaded): that is no counter either. Pre-Volta boards raise NotSupported.
@@ -203,7 +277,10 @@ class NvmlMeter(Meter):
             except nvml.NVMLError:
                 limit_w = None
             instant = instant_power_w(nvml, handle) is not None
-            gpus.append(Gpu(ordinal, handle, name, has_counter, limit_w, instant))
+            gpu = Gpu(ordinal, handle, name, has_counter, limit_w, instant)
+            if has_counter:
+                gpu.counter_period_s = counter_period_s(nvml, handle)
+            gpus.append(gpu)
         return gpus
 
     def _counters_mj(self) -> list[int | None]:
@@ -212,19 +289,45 @@ class NvmlMeter(Meter):
             for g in self.gpus
         ]
 
-    def _begin(self) -> tuple[list[int | None], _PowerPoller | None]:
+    def _read_counters(self) -> list[int | None] | str:
+        """Each GPU's counter (None: it has none), or what went wrong reading them."""
+        try:
+            return self._counters_mj()
+        except self.nvml.NVMLError as exc:
+            return f"NVML energy counter read failed ({exc})"
+
+    def _begin(self) -> tuple[list[int | None] | str, _PowerPoller | None]:
         self.synchronize()
         polled = [g for g in self.gpus if not g.has_counter]
         poller = _PowerPoller(self.nvml, polled, self.poll_interval_s) if polled else None
-        return self._counters_mj(), poller
+        return self._read_counters(), poller
 
     def _settle(self) -> None:
         self.synchronize()
 
-    def _end(self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float) -> Measurement:
+    def _power_now_w(self, gpu: Gpu) -> float | None:
+        try:
+            if gpu.instant_power and (watts := instant_power_w(self.nvml, gpu.handle)) is not None:
+                return watts
+            return float(self.nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
+        except self.nvml.NVMLError:
+            return None
+
+    def _end(
+        self, token: tuple[list[int | None] | str, _PowerPoller | None], duration_s: float
+    ) -> Measurement:
         window_end = time.perf_counter()  # the clock stopped just before, after _settle drained CUDA
         start, poller = token
-        end = self._counters_mj()
+        end = self._read_counters()
+        polled_j = sum(poller.finish(window_end - duration_s, window_end)) if poller is not None else 0.0
+        failed = [x for x in (start, end) if isinstance(x, str)]
+        if failed:  # a read error: no reading for this window, never a partial one
+            return Measurement(None, self.source, duration_s, {}, note=failed[0])
+        assert not isinstance(start, str) and not isinstance(end, str)
+        if poller is not None and poller.errors:
+            return Measurement(
+                None, self.source, duration_s, {}, note=f"NVML power reads failed {poller.errors} times"
+            )
         stuck = [
             g
             for g, a, b in zip(self.gpus, start, end, strict=True)
@@ -236,8 +339,6 @@ class NvmlMeter(Meter):
             for gpu in stuck:
                 gpu.has_counter = False
             self.source = self._label()
-            if poller is not None:
-                poller.finish(window_end - duration_s, window_end)
             names = ", ".join(f"GPU {g.index} ({g.name})" for g in stuck)
             return Measurement(
                 None,
@@ -247,29 +348,48 @@ class NvmlMeter(Meter):
                 note=f"the energy counter of {names} did not advance in {duration_s:.1f} s; "
                 "polling its power from now on",
             )
-        energy_j = sum(
-            (b - a) / 1000.0 for a, b in zip(start, end, strict=True) if a is not None and b is not None
-        )
-        if poller is not None:
-            energy_j += sum(poller.finish(window_end - duration_s, window_end))
-            if poller.errors:
-                return Measurement(
-                    None, self.source, duration_s, {}, note=f"NVML power reads failed {poller.errors} times"
+        energy_j, notes, approximated = polled_j, [], False
+        for gpu, a, b in zip(self.gpus, start, end, strict=True):
+            if a is None or b is None:
+                continue
+            period = gpu.counter_period_s or STUCK_COUNTER_S
+            if duration_s < period:
+                # Shorter than the counter's update period: it moved by 0 or a whole period. The
+                # power at the window's end times its length is the reading, labelled as such.
+                watts = self._power_now_w(gpu)
+                if watts is None:
+                    return Measurement(
+                        None,
+                        self.source,
+                        duration_s,
+                        {},
+                        note=f"a {duration_s:.3f} s window is shorter than GPU {gpu.index}'s energy counter "
+                        f"period ({period:.2f} s) and its power could not be read",
+                    )
+                energy_j += watts * duration_s
+                approximated = True
+                notes.append(
+                    f"GPU {gpu.index}: power x time ({watts:.0f} W), the {duration_s:.3f} s window being "
+                    f"shorter than its energy counter's {period:.2f} s period"
                 )
-        return Measurement(energy_j, self.source, duration_s, {"gpu": energy_j})
+            else:
+                energy_j += (b - a) / 1000.0
+        source = "nvml_power" if approximated and self.source == "nvml_counter" else self.source
+        return Measurement(energy_j, source, duration_s, {"gpu": energy_j}, note="; ".join(notes))
 
     def _peek(
-        self, token: tuple[list[int | None], _PowerPoller | None], duration_s: float
+        self, token: tuple[list[int | None] | str, _PowerPoller | None], duration_s: float
     ) -> Measurement | None:
         start, poller = token
-        now = time.perf_counter()
+        now = self._read_counters()
+        if isinstance(start, str) or isinstance(now, str):
+            return None
         energy_j = sum(
-            (b - a) / 1000.0
-            for a, b in zip(start, self._counters_mj(), strict=True)
-            if a is not None and b is not None
+            (b - a) / 1000.0 for a, b in zip(start, now, strict=True) if a is not None and b is not None
         )
         if poller is not None:
-            energy_j += sum(integrate(list(points), now - duration_s, now) for points in poller.samples)
+            t = time.perf_counter()
+            energy_j += sum(integrate(list(points), t - duration_s, t) for points in poller.samples)
         return Measurement(energy_j, self.source, duration_s, {"gpu": energy_j})
 
     def describe(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ def auto_meter(
     powercap_root: str | Path,
     poll_interval_s: float,
     cuda_indices: list[int],
+    cuda_uuids: list[str | None] | None = None,
     synchronize: Callable[[], None] | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> Meter:
@@ -29,7 +30,10 @@ def auto_meter(
         from harness.energy.nvml import NvmlMeter
 
         try:
-            meters.append(NvmlMeter(cuda_indices, poll_interval_s=poll_interval_s, synchronize=synchronize))
+            gpu = NvmlMeter(
+                cuda_indices, poll_interval_s=poll_interval_s, synchronize=synchronize, cuda_uuids=cuda_uuids
+            )
+            meters.append(gpu)
         except MeterUnavailable as exc:
             say(f"meter: {exc}; GPU energy is not measured")
     from harness.energy.rapl import RaplMeter

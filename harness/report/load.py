@@ -87,8 +87,8 @@ def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
             final_accuracy = _final_accuracy(final)
         except (TypeError, ValueError):
             raise HarnessError(
-                f"{sidecar}: final.test_accuracy={final.get('test_accuracy')!r} is not a number; restore "
-                f"the study.json the harness wrote, or remove it"
+                f"{sidecar}: final.test_accuracy={(final or {}).get('test_accuracy')!r} is not a number; "
+                f"restore the study.json the harness wrote, or remove it"
             ) from None
         if "machine" not in table.columns:
             table = table.assign(machine=machine_label(machine or {}))

@@ -1,7 +1,10 @@
 """A stand-in for nvidia-ml-py's ``pynvml`` module: the functions the harness calls, nothing more.
 
 Configure ``DEVICES`` before use: each a dict with name, uuid, power_w, counter (Volta and newer
-have the total-energy counter) and limit_w. Energy and power follow the wall clock.
+have the total-energy counter) and limit_w. Energy and power follow the wall clock. Optional, to
+behave as real boards do: ``update_ms`` (the counter advances in steps, every so many milliseconds,
+as real counters do), ``lost`` (every read raises NVMLError "GPU is lost", as after a driver fault),
+``mig`` (MIG mode on) with ``mig_devices`` (the instances' dicts: name, uuid).
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ from typing import Any
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_GPU_IS_LOST = 15
+NVML_DEVICE_MIG_ENABLE = 1
 
 
 class NVMLError(Exception):
     def __init__(self, value: int) -> None:
         self.value = value
         super().__init__(
-            {1: "Uninitialized", 3: "Not Supported", 6: "Not Found", 12: "NVML Shared Library Not Found"}[
-                value
-            ]
+            {
+                1: "Uninitialized",
+                3: "Not Supported",
+                6: "Not Found",
+                12: "NVML Shared Library Not Found",
+                15: "GPU is lost",
+            }[value]
         )
 
 
@@ -82,17 +91,53 @@ def nvmlDeviceGetName(handle: dict[str, Any]) -> str:
     return handle["name"]
 
 
+def _lost(handle: dict[str, Any]) -> None:
+    if handle.get("lost"):
+        raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+
+
 def nvmlDeviceGetTotalEnergyConsumption(handle: dict[str, Any]) -> int:
     _check()
+    _lost(handle)
     if not handle["counter"]:
         raise NVMLError_NotSupported()
     if "stuck_at_mj" in handle:  # a board whose counter answers but never advances
         return int(handle["stuck_at_mj"])
-    return int(handle.get("offset_mj", 1) + handle["power_w"] * (time.perf_counter() - _T0) * 1000)
+    elapsed = time.perf_counter() - _T0
+    if "update_ms" in handle:  # the counter moves in steps, as a real one does
+        step = handle["update_ms"] / 1000.0
+        elapsed = (elapsed // step) * step
+    return int(handle.get("offset_mj", 1) + handle["power_w"] * elapsed * 1000)
+
+
+def nvmlDeviceGetUUID(handle: dict[str, Any]) -> str:
+    _check()
+    return handle["uuid"]
+
+
+def nvmlDeviceGetMigMode(handle: dict[str, Any]) -> tuple[int, int]:
+    _check()
+    if "mig" not in handle:
+        raise NVMLError_NotSupported()  # a board without MIG
+    return (handle["mig"], handle["mig"])
+
+
+def nvmlDeviceGetMaxMigDeviceCount(handle: dict[str, Any]) -> int:
+    _check()
+    return len(handle.get("mig_devices", []))
+
+
+def nvmlDeviceGetMigDeviceHandleByIndex(handle: dict[str, Any], index: int) -> dict[str, Any]:
+    _check()
+    devices = handle.get("mig_devices", [])
+    if index >= len(devices):
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+    return devices[index]
 
 
 def nvmlDeviceGetPowerUsage(handle: dict[str, Any]) -> int:
     _check()
+    _lost(handle)
     return int(handle["power_w"] * 1000)
 
 
