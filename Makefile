@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The main job: grid, random and Bayesian search for SimpleCNN on digits, then the report.
 RUN_DIR ?= runs/main
 
-.PHONY: help setup run test lint format typecheck check bench data postgres clean
+.PHONY: help setup run test lint format typecheck check bench gpu-check data postgres clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ check: lint typecheck test  ## everything CI cares about
 
 bench: $(STAMP)  ## the benchmark suite: writes BENCHMARKS.md (about 12 minutes on 2 cores)
 	$(BIN)/python bench/suite.py --out BENCHMARKS.md
+
+gpu-check: $(STAMP)  ## on a machine with one NVIDIA GPU: meters against NVML's counter, 2 GPU studies (about 3 min)
+	$(BIN)/python bench/gpu_check.py --out studies/gpu_check
 
 data:  ## install real Fashion-MNIST from Debian's dataset-fashion-mnist (needs apt and root)
 	apt-get update && apt-get install -y dataset-fashion-mnist

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import os
 import sys
 import time
 from pathlib import Path
@@ -562,3 +563,23 @@ def test_an_nvml_read_error_is_no_reading_with_its_cause_never_an_exception(nvml
         time.sleep(1.05)
     assert window.measurement.energy_j is not None  # the next window reads again
     meter.close()
+
+
+def test_the_gpu_check_says_in_one_line_that_it_needs_a_gpu(tmp_path):
+    """`make gpu-check` on a machine without CUDA: exit 2, one line, nothing written."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert out.returncode == 2
+    assert (
+        out.stderr.strip()
+        == "gpu-check: error: torch sees no CUDA device; run it on a machine with an NVIDIA GPU"
+    )
+    assert not (tmp_path / "out").exists()
