@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -567,8 +567,6 @@ def test_an_nvml_read_error_is_no_reading_with_its_cause_never_an_exception(nvml
 
 def test_the_gpu_check_says_in_one_line_that_it_needs_a_gpu(tmp_path):
     """`make gpu-check` on a machine without CUDA: exit 2, one line, nothing written."""
-    import subprocess
-
     from tests.conftest import ROOT
 
     out = subprocess.run(
