@@ -451,7 +451,8 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         energy_j=m.energy_j,
         energy_source=m.source,
         energy_net_j=net_j,
-        shared_counters=bool(concurrent) and machine_wide,
+        # Another harness job metering on this machine, or another process on the metered GPU.
+        shared_counters=bool(concurrent or m.others) and machine_wide,
         energy_note=m.note,
         gpu_j=m.parts_j.get("gpu"),
         cpu_j=m.parts_j.get("cpu"),

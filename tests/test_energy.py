@@ -581,3 +581,22 @@ def test_the_gpu_check_says_in_one_line_that_it_needs_a_gpu(tmp_path):
         == "gpu-check: error: torch sees no CUDA device; run it on a machine with an NVIDIA GPU"
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("processes", "others"),
+    [
+        ("me", 0),  # only this study on the GPU
+        ("me+1", 1),  # and one other process: its work is in the counter too
+        ("host:1", 0),  # a container: NVML lists host PIDs; the one listed is this process
+        ("host:2", 1),
+    ],
+)
+def test_other_processes_on_the_metered_gpu_are_counted_at_the_window_edges(nvml, processes, others):
+    listed = {"me": [os.getpid()], "me+1": [os.getpid(), 999_999], "host:1": [4242], "host:2": [4242, 4343]}
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    with meter.window() as window:
+        nvml.DEVICES[0]["processes"] = listed[processes]  # seen at the window's end
+        time.sleep(0.05)
+    assert window.measurement.others == others
+    meter.close()

@@ -18,23 +18,29 @@ class Measurement:
     source: str  # nvml_counter, nvml_power, rapl, estimate, none; joined with + across domains
     duration_s: float
     parts_j: dict[str, float] = field(default_factory=dict)  # per domain: gpu, cpu, dram
-    note: str = ""  # why there is no reading, when energy_j is None
+    note: str = ""  # why there is no reading, when energy_j is None (or how it was approximated)
+    # Other processes seen on the metered device at the window's edges (NVML's process list): their
+    # work is in a device-wide counter too.
+    others: int = 0
 
     @staticmethod
     def combine(parts: list[Measurement], duration_s: float) -> Measurement:
         """Sum measurements of disjoint domains taken over the same window."""
         measured = [p for p in parts if p.energy_j is not None]
         notes = "; ".join(p.note for p in parts if p.note)
+        others = max((p.others for p in parts), default=0)
         if len(measured) < len(parts):  # a domain without a reading: no total, never a partial one
             sources = "+".join(dict.fromkeys(p.source for p in parts))
-            return Measurement(None, sources, duration_s, {}, note=notes or "a domain gave no reading")
+            return Measurement(
+                None, sources, duration_s, {}, note=notes or "a domain gave no reading", others=others
+            )
         joined: dict[str, float] = {}
         for p in measured:
             for domain, joules in p.parts_j.items():
                 joined[domain] = joined.get(domain, 0.0) + joules
         sources = "+".join(dict.fromkeys(p.source for p in measured))
         total = sum(p.energy_j for p in measured if p.energy_j is not None)
-        return Measurement(total, sources, duration_s, joined)
+        return Measurement(total, sources, duration_s, joined, note=notes, others=others)
 
 
 class Window:

@@ -10,6 +10,7 @@ NVML stays initialised for the whole study and is shut down by ``close``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
@@ -296,11 +297,24 @@ class NvmlMeter(Meter):
         except self.nvml.NVMLError as exc:
             return f"NVML energy counter read failed ({exc})"
 
-    def _begin(self) -> tuple[list[int | None] | str, _PowerPoller | None]:
+    def _other_processes(self) -> int:
+        """How many other processes are running on the metered GPUs (NVML's compute process list).
+        Where NVML reports PIDs of another namespace (a container) and ours is not among them, one of
+        those listed is taken to be this process. 0 where the driver does not list them."""
+        me, others = os.getpid(), 0
+        for gpu in self.gpus:
+            try:
+                pids = {int(p.pid) for p in self.nvml.nvmlDeviceGetComputeRunningProcesses(gpu.handle)}
+            except (self.nvml.NVMLError, AttributeError):
+                continue
+            others = max(others, len(pids - {me}) - (0 if me in pids else 1))
+        return max(others, 0)
+
+    def _begin(self) -> tuple[list[int | None] | str, _PowerPoller | None, int]:
         self.synchronize()
         polled = [g for g in self.gpus if not g.has_counter]
         poller = _PowerPoller(self.nvml, polled, self.poll_interval_s) if polled else None
-        return self._read_counters(), poller
+        return self._read_counters(), poller, self._other_processes()
 
     def _settle(self) -> None:
         self.synchronize()
@@ -314,11 +328,23 @@ class NvmlMeter(Meter):
             return None
 
     def _end(
-        self, token: tuple[list[int | None] | str, _PowerPoller | None], duration_s: float
+        self, token: tuple[list[int | None] | str, _PowerPoller | None, int], duration_s: float
     ) -> Measurement:
         window_end = time.perf_counter()  # the clock stopped just before, after _settle drained CUDA
-        start, poller = token
+        start, poller, others_at_start = token
         end = self._read_counters()
+        others = max(others_at_start, self._other_processes())
+        measurement = self._reading(start, end, poller, window_end, duration_s)
+        return dataclasses.replace(measurement, others=others)
+
+    def _reading(
+        self,
+        start: list[int | None] | str,
+        end: list[int | None] | str,
+        poller: _PowerPoller | None,
+        window_end: float,
+        duration_s: float,
+    ) -> Measurement:
         polled_j = sum(poller.finish(window_end - duration_s, window_end)) if poller is not None else 0.0
         failed = [x for x in (start, end) if isinstance(x, str)]
         if failed:  # a read error: no reading for this window, never a partial one
@@ -378,9 +404,9 @@ class NvmlMeter(Meter):
         return Measurement(energy_j, source, duration_s, {"gpu": energy_j}, note="; ".join(notes))
 
     def _peek(
-        self, token: tuple[list[int | None] | str, _PowerPoller | None], duration_s: float
+        self, token: tuple[list[int | None] | str, _PowerPoller | None, int], duration_s: float
     ) -> Measurement | None:
-        start, poller = token
+        start, poller, _ = token
         now = self._read_counters()
         if isinstance(start, str) or isinstance(now, str):
             return None

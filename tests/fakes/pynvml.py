@@ -172,3 +172,15 @@ def nvmlDeviceGetFieldValues(handle: dict[str, Any], field_ids: list[int]) -> li
         else:
             out.append(_FieldValue(NVML_ERROR_NOT_SUPPORTED))
     return out
+
+
+class _Process:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.usedGpuMemory = 1 << 20
+
+
+def nvmlDeviceGetComputeRunningProcesses(handle: dict[str, Any]) -> list[_Process]:
+    """The processes on the GPU ("processes": their PIDs, as the host's namespace numbers them)."""
+    _check()
+    return [_Process(pid) for pid in handle.get("processes", [])]
