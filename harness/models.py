@@ -176,6 +176,8 @@ class StackedNet(nn.Sequential):
 
     def __init__(self, networks: list[nn.Sequential]) -> None:
         copies = len(networks)
+        if not isinstance(networks[0], nn.Sequential):
+            raise TypeError(f"it is a {type(networks[0]).__name__}, not an nn.Sequential of layers")
         layers: list[nn.Module] = []
         channels = False  # whether activations are in the [B, R*C, H, W] layout
         for parts in zip(*networks, strict=True):

@@ -598,6 +598,14 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
         warm_up(largest, data)
     except ValueError as exc:
         raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
+    except (RuntimeError, TypeError) as exc:  # a custom network that does not fit the data
+        if spec.name != "custom":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"model=custom ({getattr(spec, '_target_', '?')}) fails on one step with images of shape "
+            f"{data.shape} and {data.classes} classes: {first}"
+        ) from None
     stacking = plan_stacking(
         largest,
         data,
@@ -702,6 +710,8 @@ def _run_study(
         _say_rerun(name, queued)
     if stacking is not None and stacking.stacked and st.progress:
         print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
+    elif stacking is not None and "cannot be stacked" in stacking.why:
+        print(f"{name}: repetitions one after another, {stacking.why}", file=sys.stderr)
     session = _Session(
         cfg, study, rounds, meter, distributions(cfg.space.params), idle_power_w, jobs, workers, run_dir
     )

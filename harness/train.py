@@ -492,6 +492,10 @@ def plan_stacking(
         return StackPlan(1, name, "one repetition per round: nothing to stack")
     if setting is False:
         return StackPlan(1, name, "study.stack_repetitions=false")
+    try:
+        StackedNet([_make(spec, data), _make(spec, data)])
+    except TypeError as exc:  # a network of other kinds of layers (a custom model)
+        return StackPlan(1, name, f"sequential: model={spec.name} cannot be stacked ({exc})")
     per_copy = bytes_per_copy(spec, data, batch_size)
     mb = per_copy / 2**20
     fit = max(1, int(memory_mb * 2**20 // per_copy))

@@ -119,8 +119,8 @@ def test_every_option_file_extends_its_own_schema_and_every_schema_has_a_file():
         if group in SCHEMAS:
             assert stems == sorted(SCHEMAS[group]), group
     # The names users type (DESIGN.md's contract), each with its schema.
-    assert sorted(DATASETS) == ["cifar10", "digits", "fashion_mnist", "synthetic"]
-    assert sorted(MODELS) == ["dense_linear", "dense_poly", "simple_cnn"]
+    assert sorted(DATASETS) == ["cifar10", "custom", "digits", "fashion_mnist", "synthetic"]
+    assert sorted(MODELS) == ["custom", "dense_linear", "dense_poly", "simple_cnn"]
     assert sorted(STRATEGIES) == sorted(
         [
             "grid",
@@ -226,9 +226,9 @@ def test_every_preset_composes_with_every_model_and_strategy(tmp_path, preset):
     """A preset sets only what every option it may be swept with has (the paper's sweeps cross
     experiment=paper_rq1 with model=dense_poly,dense_linear,simple_cnn and strategy=grid,random,bayes_pi)."""
     for model in MODELS:
-        assert (
-            compose_config(tmp_path, f"experiment={preset}", f"model={model}", tiny=False).model.name == model
-        )
+        target = ["model._target_=examples.nets.mlp"] if model == "custom" else []
+        cfg = compose_config(tmp_path, f"experiment={preset}", f"model={model}", *target, tiny=False)
+        assert cfg.model.name == model
     for strategy in ("grid", "random", "bayes_pi", "tpe"):
         cfg = compose_config(tmp_path, f"experiment={preset}", f"strategy={strategy}", tiny=False)
         assert cfg.strategy.name == strategy

@@ -152,7 +152,7 @@ class Config:
     @property
     def legacy_name(self) -> str:
         """The name studies had before settings beyond the group choices and the seed went into it."""
-        parts = (self.dataset.name, self.model.name, self.strategy.name, self.space.name)
+        parts = (_named(self.dataset), _named(self.model), self.strategy.name, self.space.name)
         return "-".join(parts) + f"-s{self.study.seed}"
 
     @property
@@ -277,12 +277,23 @@ def _option_file(group: str, option: str) -> dict[str, Any]:
     return loaded  # type: ignore[return-value]
 
 
+def _named(option: Any) -> str:
+    """An option's name in a study's name; a custom one also names its target (custom.mlp)."""
+    target = getattr(option, "_target_", "")
+    return f"{option.name}.{target.rpartition('.')[2]}" if target else str(option.name)
+
+
 def baseline_fingerprint(cfg: Config) -> dict[str, Any]:
-    """The fingerprint the chosen options have by themselves, before any other override."""
+    """The fingerprint the chosen options have by themselves, before any other override (a custom
+    option with its target, which its file cannot give and the study's name already says)."""
     choices = {"dataset": cfg.dataset.name, "model": cfg.model.name, "strategy": cfg.strategy.name}
     choices |= {"space": cfg.space.name, "meter": cfg.meter.name, "study": "default"}
     tree = {group: {"name": option} | _option_file(group, option) for group, option in choices.items()}
     tree["study"].pop("name")
+    for group in ("dataset", "model"):
+        target = getattr(getattr(cfg, group), "_target_", None)
+        if target:
+            tree[group]["_target_"] = target
     try:
         return from_container(tree).fingerprint()
     except ConfigError:  # an option file that is incomplete by itself: compare with the schema

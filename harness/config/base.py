@@ -51,3 +51,30 @@ def at_least(value: float | None, low: float, where: str) -> None:
 def choice(value: str, allowed: tuple[str, ...], where: str) -> None:
     if value not in allowed:
         raise ConfigError(f"{where}={value!r} is unknown; choose one of: {', '.join(allowed)}")
+
+
+def import_target(path: str, where: str) -> Any:
+    """The object ``package.module.Name`` names (a custom option's ``_target_``), importable from the
+    working directory too, as ``python -m`` allows; a ConfigError in one line otherwise."""
+    import importlib
+    import os
+    import sys
+
+    if not path or "." not in path:
+        raise ConfigError(
+            f"{where}={path!r}: give the dotted path of a callable, as {where}=my_package.module.Name"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or the user's module failing as it imports
+        raise ConfigError(
+            f"{where}={path}: cannot import {module_name} ({type(exc).__name__}: {exc}); install your "
+            f"package (pip install -e .) or run from the directory that holds it"
+        ) from None
+    target = getattr(module, attribute, None)
+    if not callable(target):
+        raise ConfigError(f"{where}={path}: {module_name} has no callable {attribute!r}")
+    return target

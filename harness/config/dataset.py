@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.config.base import Option, at_least
+from harness.config.base import Option, at_least, import_target
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -107,4 +107,41 @@ class SyntheticConfig(DatasetConfig):
             raise ConfigError("dataset.train_size and dataset.test_size are required for synthetic")
 
 
-SCHEMAS: tuple[type[DatasetConfig], ...] = (DatasetConfig, FileDatasetConfig, SyntheticConfig)
+@dataclasses.dataclass
+class CustomDatasetConfig(DatasetConfig):
+    """custom: your own data. ``_target_`` is the dotted path of a function called as
+    ``target(**kwargs)`` that returns (train_x, train_y, test_x, test_y), or a mapping with those keys
+    and optionally ``classes``: images [N, C, H, W] (or [N, H, W]; uint8 or float), integer labels
+    from 0, as NumPy arrays or torch tensors. The settings every data set takes apply as usual."""
+
+    _target_: str = ""
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # +dataset.kwargs.path=...
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("custom",)
+    NOT_FINGERPRINTED: ClassVar[tuple[str, ...]] = ("root", "download", "url")
+
+    def load(self, *, progress: bool = True) -> Dataset:
+        from harness.data.custom import from_arrays
+
+        target = import_target(self._target_, "dataset._target_")
+        try:
+            returned = target(**dict(self.kwargs))
+        except TypeError as exc:
+            raise ConfigError(
+                f"dataset._target_={self._target_}: calling it with dataset.kwargs failed ({exc})"
+            ) from None
+        return from_arrays(returned, where=f"dataset._target_={self._target_}").subset(
+            self.train_size, self.test_size
+        )
+
+    def check(self) -> None:
+        super().check()
+        import_target(self._target_, "dataset._target_")
+
+
+SCHEMAS: tuple[type[DatasetConfig], ...] = (
+    DatasetConfig,
+    FileDatasetConfig,
+    SyntheticConfig,
+    CustomDatasetConfig,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.config.base import Option, at_least
+from harness.config.base import Option, at_least, import_target
 
 if TYPE_CHECKING:
     from torch import nn
@@ -46,4 +46,39 @@ class SimpleCNNConfig(ModelConfig):
         at_least(self.conv_layers, 1, "model.conv_layers")
 
 
-SCHEMAS: tuple[type[ModelConfig], ...] = (ModelConfig, SimpleCNNConfig)
+@dataclasses.dataclass
+class CustomModelConfig(Option):
+    """custom: your own network. ``_target_`` is the dotted path of a class or function called as
+    ``target(shape=(C, H, W), classes=K, **kwargs)``; it returns a torch.nn.Module that maps images
+    [B, C, H, W] to logits [B, K]. Repetitions stack when it is an nn.Sequential of Linear, Conv2d,
+    BatchNorm2d, ReLU, MaxPool2d and Flatten layers, and run one after another otherwise."""
+
+    _target_: str = ""
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # +model.kwargs.width=64
+
+    OPTIONS: ClassVar[tuple[str, ...]] = ("custom",)
+
+    def build(self, shape: tuple[int, int, int], classes: int) -> nn.Module:
+        from torch import nn
+
+        from harness.errors import ConfigError
+
+        target = import_target(self._target_, "model._target_")
+        try:
+            network = target(shape=shape, classes=classes, **dict(self.kwargs))
+        except TypeError as exc:
+            raise ConfigError(
+                f"model._target_={self._target_}: calling it as target(shape={shape}, classes={classes}, "
+                f"**model.kwargs) failed ({exc})"
+            ) from None
+        if not isinstance(network, nn.Module):
+            raise ConfigError(
+                f"model._target_={self._target_} returned a {type(network).__name__}, not a torch.nn.Module"
+            )
+        return network
+
+    def check(self) -> None:
+        import_target(self._target_, "model._target_")
+
+
+SCHEMAS: tuple[type[Any], ...] = (ModelConfig, SimpleCNNConfig, CustomModelConfig)
