@@ -37,7 +37,15 @@ from harness.energy.base import Measurement
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, TrialRecord, TrialsWriter
+from harness.records import (
+    INTERRUPTED_ATTR,
+    RECORD_ATTR,
+    SPENT_ATTR,
+    SURPLUS_ATTR,
+    TRIALS_FILE,
+    TrialRecord,
+    TrialsWriter,
+)
 from harness.rounds import CANDIDATE_ATTR, TRACE_ATTR, LiveRounds, RoundBackend, round_settings
 from harness.search.space import distributions
 from harness.search.strategies import derive_seed
@@ -212,6 +220,26 @@ def _records_for_dir(study: optuna.Study, run_dir: Path, me: Worker) -> list[Tri
                 continue
         kept.setdefault(record.round, record)
     return [kept[r] for r in sorted(kept)]
+
+
+def _check_same_storage(run_dir: Path, storage: str) -> None:
+    """A run directory holds one study's rows: trials.csv is rebuilt from the storage at each start,
+    so a study of the same name in another storage would replace them. Refused in one line."""
+    try:
+        recorded = json.loads((run_dir / STUDY_FILE).read_text()).get("storage")
+    except (OSError, ValueError, AttributeError):
+        return
+    trials = run_dir / TRIALS_FILE
+    if not recorded or recorded == storage or not trials.is_file():
+        return
+    with trials.open() as fh:
+        rows = max(sum(1 for _ in fh) - 1, 0)
+    if rows:
+        raise HarnessError(
+            f"{run_dir} holds {rows} rounds of this study from study.storage={recorded}, and this run uses "
+            f"study.storage={storage}, which would replace them: give the same storage to resume, or "
+            f"hydra.run.dir=<another directory>"
+        )
 
 
 def _own_run_dir(run_dir: Path) -> tuple[Path, Any]:
@@ -632,6 +660,7 @@ def _with_storage_and_meter(
     has_test: bool,
 ) -> StudyResult:
     st = cfg.study
+    _check_same_storage(run_dir, st.storage)  # before the storage is opened (and a study created in it)
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
     try:
         meter = cfg.meter.build(

@@ -326,3 +326,17 @@ def test_a_signal_at_any_moment_under_any_storage_loses_no_round(tmp_path, stora
     assert resumed[: len(kept)] == kept  # every round recorded before the signal stands as it was
     assert recorded_rounds(storage_url) == list(range(1, MATRIX_ROUNDS + 1))
     assert "on the test set" in out.stdout  # the pick is scored, whatever the signal interrupted
+
+
+def test_a_study_of_the_same_name_in_another_storage_does_not_replace_a_run_directorys_rounds(tmp_path):
+    run_dir = tmp_path / "run"
+    first = study_args(f"sqlite:///{tmp_path}/o.db", run_dir, 3)
+    assert run_cli(first, tmp_path).returncode == 0
+    kept = rows(run_dir / "trials.csv")
+    journal = tmp_path / "j.log"
+    out = run_cli(study_args(f"journal:///{journal}", run_dir, 2), tmp_path)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert f"holds 3 rounds of this study from study.storage=sqlite:///{tmp_path}/o.db" in line
+    assert rows(run_dir / "trials.csv") == kept  # untouched
+    assert not journal.exists()  # and nothing created in the other storage
