@@ -19,6 +19,7 @@ stop_with_one_line("harness", STARTING)
 import contextlib
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import re
@@ -352,6 +353,7 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
             fixed = [a for a in overrides_of(args) if "," not in a]
             fail(composition_error(exc, fixed))
         storages = set()
+        datasets: dict[str, Any] = {}  # each distinct data set of the jobs, once
         for job in jobs:
             where = f"sweep job {' '.join(job)}: " if len(jobs) > 1 else ""
             after = "; no job was run" if len(jobs) > 1 else ""
@@ -366,8 +368,21 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
             except HarnessError as exc:
                 fail(f"{where}{exc}{after}")
             storages.add(config.study.storage)
+            datasets.setdefault(
+                json.dumps(dataclasses.asdict(config.dataset), sort_keys=True, default=str), config
+            )
         if values:
             check_output_dir(jobs[0], multirun=len(jobs) > 1 or "-m" in args or "--multirun" in args)
+    # Every data set's files, once, before any job runs: a sweep over data that is not there stops
+    # here in one line instead of failing each of its jobs (a replayed study reads no data).
+    for config in datasets.values():
+        if config.study.backend == "replay":
+            continue
+        try:
+            config.dataset.fetch(progress=config.study.progress)
+        except HarnessError as exc:
+            after = "; no job was run" if len(jobs) > 1 else ""
+            fail(f"{exc}{after}")
     if len(jobs) < 2:
         return  # a single study opens its storage where it runs
     # Each storage is created here, once: parallel jobs (hydra/launcher=joblib) that all find a new

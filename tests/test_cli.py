@@ -23,8 +23,8 @@ def test_help_lists_the_groups_and_their_options(tmp_path):
     for line in (
         "strategy: bayes, bayes_ei, bayes_eipj, bayes_pi, grid, mo_gp, mo_nsga2, qmc, random, table, tpe",
         "space: cost_aware, log3, log5, paper3, paper5",
-        "model: dense_linear, dense_poly, simple_cnn",
-        "dataset: cifar10, digits, fashion_mnist, synthetic",
+        "model: custom, dense_linear, dense_poly, simple_cnn",
+        "dataset: cifar10, custom, digits, fashion_mnist, synthetic",
     ):
         assert line in out.stdout
     assert "stack_repetitions: auto" in out.stdout  # the composed configuration follows
@@ -71,7 +71,7 @@ def test_a_study_and_a_multirun_sweep(tmp_path):
 
 
 BAD = [
-    (["model=resnet"], "model=resnet is not an option of model; choose one of: dense_linear"),
+    (["model=resnet"], "model=resnet is not an option of model; choose one of: custom, dense_linear"),
     (["strategy=grid,annealing"], "strategy=annealing is not an option of strategy"),
     (["study.rounds=0"], "study.rounds=0 must be at least 1"),
     (["study.rounds=abc"], "study.rounds='abc' must be an integer"),

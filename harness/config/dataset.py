@@ -44,6 +44,9 @@ class DatasetConfig(Option):
 
         return load_digits(self.seed).subset(self.train_size, self.test_size)
 
+    def fetch(self, *, progress: bool = True) -> None:
+        """Make sure the data set's files are there (a sweep calls it once, before any job runs)."""
+
     def check(self) -> None:
         at_least(self.train_size, 1, "dataset.train_size")
         at_least(self.test_size, 1, "dataset.test_size")
@@ -78,6 +81,18 @@ class FileDatasetConfig(DatasetConfig):
             progress=progress,
         )
         return data.subset(self.train_size, self.test_size)
+
+    def fetch(self, *, progress: bool = True) -> None:
+        from harness.data.load import fetch_files
+
+        fetch_files(
+            self.name,
+            self.root,
+            url=self.url,
+            download=self.download,
+            checksums=self.checksums,
+            progress=progress,
+        )
 
 
 @dataclasses.dataclass

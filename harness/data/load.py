@@ -58,3 +58,43 @@ def load_files(
     loader, default_root = FILE_LOADERS[name]
     sums = {k: (v,) for k, v in checksums.items()} if checksums is not None else None
     return loader(Path(root or default_root), url=url, download=download, checksums=sums, progress=progress)
+
+
+def fetch_files(
+    name: str,
+    root: str | None,
+    *,
+    url: str | None = None,
+    download: bool = True,
+    checksums: Mapping[str, str] | None = None,
+    progress: bool = True,
+) -> None:
+    """Make sure a file data set's distribution files are there (downloading them where allowed),
+    without reading them: a sweep checks this once per data set before any job runs."""
+    from harness.data import cifar, idx
+    from harness.data.files import ensure, find
+
+    _, default_root = FILE_LOADERS[name]
+    where = Path(root or default_root)
+    given = {k: (v,) for k, v in checksums.items()} if checksums is not None else {}
+    if name == "fashion_mnist":
+        ensure(
+            idx.FILES,
+            {**idx.CHECKSUMS, **given},
+            root=where,
+            extra_dirs=[idx.DEBIAN_DIR],
+            url=url or idx.URL,
+            allow_download=download,
+            what=name,
+            progress=progress,
+        )
+    elif find((*cifar.TRAIN, cifar.TEST), [where / cifar.FOLDER]) is None:
+        ensure(
+            (cifar.ARCHIVE,),
+            {**cifar.CHECKSUMS, **given},
+            root=where,
+            url=url or cifar.URL,
+            allow_download=download,
+            what=name,
+            progress=progress,
+        )
