@@ -825,3 +825,12 @@ def test_a_round_recorded_twice_with_different_values_is_refused_and_identical_c
         load([write(t, tmp_path / "t.csv")])
     same = pd.concat([table("b", [0.5, 0.9])] * 2)
     assert len(load([write(same, tmp_path / "s.csv")]).trials) == 2
+
+
+def test_with_fewer_seeds_than_a_comparison_needs_the_section_is_one_line_saying_how(tmp_path):
+    from harness.report.compare import compare_strategies, markdown_comparisons
+
+    summary = reduce(tmp_path, table("g", [0.5, 0.7], strategy="grid"), table("r", [0.6, 0.6])).reset_index()
+    text = markdown_comparisons(compare_strategies(summary))
+    assert text.count("\n") == 1 and text.startswith("No comparison yet: 1 paired seed(s) per cell")
+    assert "study.seed=range(0,5)" in text

@@ -206,6 +206,13 @@ def _settings(row: pd.Series) -> str:
 def markdown_comparisons(comparisons: pd.DataFrame) -> str:
     if comparisons.empty:
         return ""
+    most = int(comparisons["pairs"].max())
+    if most < MIN_PAIRS:  # nothing to read but "cannot tell": say once how to get a comparison
+        return (
+            f"No comparison yet: {most} paired seed(s) per cell, and an interval needs {MIN_PAIRS}. Run "
+            f"the same sweep over more seeds (study.seed=range(0,{MIN_PAIRS}) or more) and report them "
+            f"together.\n"
+        )
 
     def fmt(value: float, digits: int) -> str:
         return "–" if isinstance(value, float) and math.isnan(value) else f"{value:,.{digits}f}"
