@@ -252,7 +252,30 @@ def print_help(overrides: list[str]) -> None:
             cfg = compose(config_name="config", overrides=overrides)
     except Exception as exc:  # Hydra's override and composition errors: one line, exit 2
         fail(f"{' '.join(overrides)}: {str(exc).splitlines()[0]}")
-    print(HELP.format(groups=groups, config=OmegaConf.to_yaml(cfg)))
+    print(HELP.format(groups=groups, config=annotated_yaml(cfg)))
+
+
+def annotated_yaml(cfg: DictConfig) -> str:
+    """The composed configuration as YAML, each setting followed by what it means (the comment
+    beside its field in the schema: harness.config.base.field_docs)."""
+    from harness.config import ParamRange, SpaceConfig, StudySettings
+    from harness.config.base import field_docs
+    from harness.config.options import schema
+
+    docs: dict[str, dict[str, str]] = {"study": field_docs(StudySettings), "space": field_docs(SpaceConfig)}
+    for group in SCHEMAS:
+        with contextlib.suppress(Exception):  # an option without a schema: its YAML alone
+            docs[group] = field_docs(schema(group, str(cfg[group].name)))
+    ranges = field_docs(ParamRange)
+    out, group = [], ""
+    for line in OmegaConf.to_yaml(cfg).splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        key = line.strip().partition(":")[0]
+        if indent == 0:
+            group = key
+        text = docs.get(group, {}).get(key) if indent == 2 else ranges.get(key) if indent == 6 else None
+        out.append(f"{line}  # {text}" if text else line)
+    return "\n".join(out) + "\n"
 
 
 def sweep_jobs(args: list[str]) -> list[list[str]]:

@@ -285,3 +285,25 @@ def test_an_option_file_without_a_schema_is_one_line_not_a_crash(tmp_path, monke
     hydra_said = Exception("In 'strategy/zzz': Could not load 'strategy/base_zzz'.")
     message = composition_error(hydra_said, ["strategy=zzz"])
     assert message.startswith("strategy=zzz has no schema") and "harness/config/strategy.py" in message
+
+
+def test_every_setting_says_what_it_does_and_help_shows_it(tmp_path):
+    """harness --help explains each setting from the comment beside its field: a new setting without
+    one fails here."""
+    import dataclasses
+
+    from harness.config import ParamRange, SpaceConfig, StudySettings
+    from harness.config.base import field_docs
+    from harness.config.options import SCHEMAS as OPTION_SCHEMAS
+    from tests.conftest import run_cli
+
+    classes = {cls for options in OPTION_SCHEMAS.values() for cls in options.values()}
+    for cls in (*classes, StudySettings, SpaceConfig, ParamRange):
+        docs = field_docs(cls)
+        undocumented = [f.name for f in dataclasses.fields(cls) if f.name != "name" or cls is SpaceConfig]
+        undocumented = [name for name in undocumented if not docs.get(name)]
+        assert not undocumented, f"{cls.__name__}: {undocumented} need a comment beside their field"
+    out = run_cli(["harness", "--help", "strategy=bayes_pi", "meter=rapl"], tmp_path)
+    assert "  xi: 0.01  # the improvement margin of PI and EI" in out.stdout
+    assert "  powercap_root: /sys/class/powercap  # where the RAPL counters are" in out.stdout
+    assert "  rounds: 64  # rounds of search: one configuration each" in out.stdout

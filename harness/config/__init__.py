@@ -54,9 +54,9 @@ DATASET_SHAPES = {"digits": (1, 8, 8), "fashion_mnist": (1, 28, 28), "cifar10": 
 
 @dataclass
 class ParamRange:
-    low: float
-    high: float
-    log: bool = False
+    low: float  # the smallest value drawn
+    high: float  # the largest (excluded unless integer)
+    log: bool = False  # draw on a log scale (e.g. learning rates)
     # Draws are in [low, high): Adam rejects beta == 1, and the paper drew with numpy's uniform.
     high_exclusive: bool = True
     integer: bool = False  # whole numbers from low to high, both included (high_exclusive is ignored)
@@ -64,11 +64,11 @@ class ParamRange:
 
 @dataclass
 class SpaceConfig:
-    name: str = "paper3"
+    name: str = "paper3"  # the space: its file in conf/space/
     # Hyperparameter -> its ParamRange. Untyped for Hydra, so that a command line can add one
     # (+space.params.epsilon={low: 1e-9, high: 1e-7}): OmegaConf 2.3 cannot assign a mapping into a
     # dict of dataclasses. Each is typed here, by OmegaConf as every other setting is.
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # each searched hyperparameter: {low, high, log}
     grid_points: int = 5  # grid values per hyperparameter: low + i*(high-low)/n, i = 0..n-1
 
     def __post_init__(self) -> None:
@@ -92,19 +92,22 @@ def _as_range(name: str, value: Any) -> ParamRange:
 
 @dataclass
 class StudySettings:
-    rounds: int = 64
-    repetitions: int = 2
-    epochs: int = 5
-    batch_size: int = 64
-    seed: int = 0
-    storage: str = "sqlite:///runs/optuna.db"
+    rounds: int = 64  # rounds of search: one configuration each
+    repetitions: int = 2  # trainings per round from different initial weights; the round scores their mean
+    epochs: int = 5  # epochs each training runs
+    batch_size: int = 64  # Adam's mini-batch
+    seed: int = 0  # seeds the strategy, the weights and the batches: one seed, one trajectory
+    storage: str = (
+        "sqlite:///runs/optuna.db"  # where rounds are kept: sqlite:///, journal:/// or a database URL
+    )
     threads: int | None = None  # torch threads for this job (None: torch's default)
     name: str | None = None  # None: derived from the configuration
     device: str = "cpu"  # cpu, cuda, or auto
-    progress: bool = True
+    progress: bool = True  # a progress bar on a terminal, a line per round in a log
     # Train a round's repetitions as one stacked model: auto (where the benchmark shows it faster),
     # true or false. Stacked or not, repetition r starts from the same weights and sees the same batches.
-    stack_repetitions: Any = "auto"  # bool or "auto" (OmegaConf types no such union)
+    # (Any: a bool or "auto", a union OmegaConf cannot type.)
+    stack_repetitions: Any = "auto"  # auto, true or false: a round's repetitions as one stacked model
     stack_memory_mb: float = 768.0  # at most this much for one stack; more repetitions train in chunks
     # Reproduce the published code's defect: beta2 is sampled and recorded but Adam always gets 0.999.
     beta2_defect: bool = False
@@ -115,16 +118,16 @@ class StudySettings:
     # energy_budget_j, estimated from the rounds so far; or when the best accuracy has not risen by
     # more than min_delta in the last `patience` rounds. None: run all `rounds`.
     energy_budget_j: float | None = None
-    patience: int | None = None
-    min_delta: float = 0.0
+    patience: int | None = None  # stop after this many rounds without improvement (None: never)
+    min_delta: float = 0.0  # what counts as an improvement for patience
     # Several workers on one study: each running round shows it is alive every heartbeat_interval
     # seconds; a round whose worker has been silent for grace_period seconds is run again by another.
     heartbeat_interval: int = 10
-    grace_period: int = 30
+    grace_period: int = 30  # seconds of silence after which a worker's round is run again
     # live: every round trains. replay: every round is looked up in a table of measured rounds
     # (study.table: the folder harness-table wrote), answered by its nearest candidate.
     backend: str = "live"
-    table: str | None = None
+    table: str | None = None  # the table a replayed study reads (harness-table's folder)
 
 
 # (group, setting, default) of settings that changed no round before they existed.

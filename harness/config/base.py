@@ -78,3 +78,44 @@ def import_target(path: str, where: str) -> Any:
     if not callable(target):
         raise ConfigError(f"{where}={path}: {module_name} has no callable {attribute!r}")
     return target
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """What each setting of a schema class means, from the comment beside its field (or the comment
+    lines right above it) in the class's source: the one place a setting is explained."""
+    import inspect
+    import io
+    import tokenize
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        pending: str | None = None  # a field whose line has been read, waiting for its comment
+        line_start = True
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                text = tok.string.lstrip("#").strip()
+                if pending is not None:
+                    docs[pending] = text  # beside the field: about it alone
+                    pending = None
+                elif line_start:
+                    above.append(text)
+            elif tok.type == tokenize.NAME and line_start and tok.start[1] == 4:
+                line_start = False
+                if above:  # the block above: where no comment is beside the field
+                    docs[tok.string] = " ".join(above)
+                pending, above = tok.string, []
+            elif tok.type in (tokenize.NEWLINE, tokenize.NL):
+                if tok.type == tokenize.NEWLINE:
+                    pending = None
+                line_start = True
+            elif tok.type not in (tokenize.INDENT, tokenize.DEDENT):
+                line_start = False
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return {name: text for name, text in docs.items() if name in fields}

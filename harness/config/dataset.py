@@ -18,7 +18,7 @@ class DatasetConfig(Option):
     Every data set takes these settings."""
 
     train_size: int | None = None  # first N training images (None: all); synthetic: required
-    test_size: int | None = None
+    test_size: int | None = None  # first N test images (None: all); synthetic: required
     seed: int = 0  # the digits split, synthetic tensors and the validation split
     # Carve this fraction of the training images (seeded, disjoint) as a validation split: rounds are
     # scored on it, and the configuration the search picks is evaluated once on the test set.
@@ -31,7 +31,7 @@ class DatasetConfig(Option):
     url: str | None = None  # base URL of the distribution files (a mirror, or file:// in tests)
     # File name -> md5; None means the official ones. Untyped for OmegaConf 2.3, which cannot merge
     # a mapping into a typed mapping that is null; check() types it.
-    checksums: Any = None
+    checksums: Any = None  # file name -> md5, for files other than the official ones
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("digits",)
     RECORDED: ClassVar[dict[str, Any]] = {"shape": None, "classes": None}
@@ -100,7 +100,7 @@ class SyntheticConfig(DatasetConfig):
     """synthetic: seeded random images with class-dependent means, for tests and benchmarks."""
 
     shape: list[int] | None = None  # [C, H, W]
-    classes: int | None = None
+    classes: int | None = None  # how many classes the labels take
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("synthetic",)
 
@@ -129,7 +129,7 @@ class CustomDatasetConfig(DatasetConfig):
     and optionally ``classes``: images [N, C, H, W] (or [N, H, W]; uint8 or float), integer labels
     from 0, as NumPy arrays or torch tensors. The settings every data set takes apply as usual."""
 
-    _target_: str = ""
+    _target_: str = ""  # package.module.function returning (train_x, train_y, test_x, test_y)
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # +dataset.kwargs.path=...
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("custom",)

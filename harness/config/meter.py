@@ -86,7 +86,7 @@ class EstimateMeterConfig(MeteredConfig):
 class RaplMeterConfig(MeteredConfig):
     """rapl: the CPU package and DRAM counters of the powercap tree; unreadable is an error."""
 
-    powercap_root: str = "/sys/class/powercap"
+    powercap_root: str = "/sys/class/powercap"  # where the RAPL counters are (a tree on disk in tests)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("rapl",)
 
@@ -101,7 +101,7 @@ class NvmlMeterConfig(MeteredConfig):
     """nvml: the NVIDIA GPUs the study uses; an energy counter, else power polled every
     poll_interval_s."""
 
-    poll_interval_s: float = 0.1
+    poll_interval_s: float = 0.1  # seconds between power samples of a GPU without an energy counter
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("nvml",)
 
@@ -125,9 +125,9 @@ class NvmlMeterConfig(MeteredConfig):
 class AutoMeterConfig(MeteredConfig):
     """auto: NVML for each GPU in use and RAPL for CPU and DRAM where readable; else the estimate."""
 
-    watts_per_core: float = 10.0
-    powercap_root: str = "/sys/class/powercap"
-    poll_interval_s: float = 0.1
+    watts_per_core: float = 10.0  # the estimate: watts per busy core, times CPU seconds
+    powercap_root: str = "/sys/class/powercap"  # where the RAPL counters are (a tree on disk in tests)
+    poll_interval_s: float = 0.1  # seconds between power samples of a GPU without an energy counter
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("auto",)
 

@@ -16,7 +16,7 @@ class ModelConfig(Option):
     """dense_poly (widths halving) and dense_linear (widths shrinking linearly): Linear layers with no
     activations, as published."""
 
-    linear_layers: int = 3
+    linear_layers: int = 3  # Linear layers of the classifier head (the paper: 3)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("dense_poly", "dense_linear")
     RECORDED: ClassVar[dict[str, Any]] = {"conv_layers": 2, "relu": True}
@@ -36,7 +36,7 @@ class ModelConfig(Option):
 class SimpleCNNConfig(ModelConfig):
     """simple_cnn: conv blocks [Conv3x3, BatchNorm, ReLU, MaxPool2], then the DensePolyNN stack."""
 
-    conv_layers: int = 2
+    conv_layers: int = 2  # conv blocks before the head (the paper: 2)
     relu: bool = True  # the ReLU after each conv block (RQ2 drops it)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("simple_cnn",)
@@ -53,7 +53,7 @@ class CustomModelConfig(Option):
     [B, C, H, W] to logits [B, K]. Repetitions stack when it is an nn.Sequential of Linear, Conv2d,
     BatchNorm2d, ReLU, MaxPool2d and Flatten layers, and run one after another otherwise."""
 
-    _target_: str = ""
+    _target_: str = ""  # package.module.Name: called with shape=(C, H, W), classes=K, **kwargs
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # +model.kwargs.width=64
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("custom",)

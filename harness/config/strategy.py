@@ -134,7 +134,7 @@ class SkoptConfig(StrategyConfig):
 class QMCConfig(StrategyConfig):
     """qmc: scrambled Sobol or Halton points (Optuna's QMCSampler)."""
 
-    qmc_type: str = "sobol"
+    qmc_type: str = "sobol"  # the low-discrepancy sequence: sobol or halton
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("qmc",)
 
@@ -153,7 +153,7 @@ class QMCConfig(StrategyConfig):
 class NSGA2Config(StrategyConfig):
     """mo_nsga2: Optuna's NSGA-II, population_size rounds per generation."""
 
-    population_size: int = 10
+    population_size: int = 10  # rounds per generation
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
 
@@ -173,7 +173,7 @@ class TableConfig(StrategyConfig):
     cells, then scrambled Sobol points up to ``candidates``), recording every epoch; harness-table runs
     it and writes the replay table."""
 
-    candidates: int = 512
+    candidates: int = 512  # configurations the table trains: the grid, then Sobol points
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("table",)
 
