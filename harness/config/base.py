@@ -117,5 +117,5 @@ def field_docs(cls: type) -> dict[str, str]:
                 line_start = True
             elif tok.type not in (tokenize.INDENT, tokenize.DEDENT):
                 line_start = False
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name for f in dataclasses.fields(cls)}
     return {name: text for name, text in docs.items() if name in fields}
