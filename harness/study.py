@@ -164,6 +164,8 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=name, storage=storage)  # another worker was first
         else:
+            # What optuna-dashboard and other Optuna tools call the objectives ("Objective 0" else).
+            study.set_metric_names(["accuracy", "energy_j"] if two else ["accuracy"])
             study.set_user_attr("fingerprint", digest)
             study.set_user_attr("config", cfg.fingerprint())
             return study

@@ -345,6 +345,8 @@ def test_a_study_stops_early_and_says_why(make_config, tmp_path):
     result = study_mod.run(cfg, tmp_path / "run")
     assert result.rounds == 3  # nothing can rise by 1: round 1, then 2 rounds of patience
     stopped = json.loads((tmp_path / "run" / "study.json").read_text())["stopped"]
+    named = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).metric_names
+    assert named == ["accuracy"]  # optuna-dashboard's name for the objective, not "Objective 0"
     assert stopped["rounds"] == 3 and "study.patience" in stopped["reason"]
     again = study_mod.run(cfg, tmp_path / "run")  # the same command: still stopped, nothing trained
     assert again.rounds == 3 and len(read_rows(tmp_path / "run")) == 3
@@ -359,6 +361,7 @@ def test_two_objective_strategies_maximise_accuracy_and_minimise_joules(make_con
     study_mod.run(cfg, tmp_path / "run")
     study = optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["accuracy", "energy_j"]  # what optuna-dashboard shows
     rows = {int(r["round"]): r for r in read_rows(tmp_path / "run")}
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 12
