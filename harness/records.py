@@ -55,6 +55,7 @@ COLUMNS = (
     "stack",
     "reason",
     "table",
+    "finished_at",
 )
 # What an outside table must have to be reduced (status, when absent, means complete).
 REQUIRED = ("study", "dataset", "model", "strategy", "seed", "round", "accuracy", "energy_j")
@@ -95,6 +96,8 @@ class TrialRecord:
     interrupted_j: float | None = None
     # A replayed round: the digest of the table it was looked up in (empty for a trained round).
     table: str = ""
+    # When the round was recorded (ISO 8601, UTC): what MLflow and other trackers stamp it with.
+    finished_at: str = ""
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ at exactly ``study.rounds`` rounds. trials.csv is rebuilt from storage at start,
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -488,6 +489,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         cpu_j=m.parts_j.get("cpu"),
         dram_j=m.parts_j.get("dram"),
         duration_s=time.perf_counter() - asked.start,
+        finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
         train_s=outcome.train_s,
         eval_s=outcome.eval_s,
         suggest_s=asked.suggest_s,

@@ -17,7 +17,7 @@ from harness.report import Definitions, load, read_paper_csv, reduce_strategies,
 from harness.report.cli import main as report_main
 from harness.report.metrics import JOULES_PER_KWH, bootstrap_ci, gqi
 from harness.report.plots import pareto_front
-from tests.conftest import SHARED, run_cli
+from tests.conftest import SHARED, TINY, run_cli
 
 PAPER = SHARED / "paper"
 needs_paper = pytest.mark.skipif(not (PAPER / "RQ1_FM_3.csv").exists(), reason="../shared/paper absent")
@@ -707,7 +707,7 @@ def test_the_score_label_comes_from_the_recorded_configuration_whatever_the_stud
 
 def test_studies_export_to_mlflow_as_one_run_each_with_every_round_a_step(tmp_path):
     """A real MLflow tracking store (SQLite): per round accuracy, joules and their running sum, per
-    study its summary and energy source; exporting again replaces the runs instead of adding more."""
+    study its summary and energy source; exporting again adds nothing and keeps the run IDs."""
     from mlflow.tracking import MlflowClient
 
     a = table("a", [0.5, None, 0.7], [1.0, 2.0, 4.0], status=["complete", "failed", "complete"])
@@ -716,14 +716,18 @@ def test_studies_export_to_mlflow_as_one_run_each_with_every_round_a_step(tmp_pa
     paths = [write(a, tmp_path / "a.csv"), write(b, tmp_path / "b.csv")]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["harness-report", *paths, "--out", str(tmp_path / "out"), "--no-plots", "--mlflow", uri]
-    for _ in range(2):  # the second export replaces the first
+    ids = []
+    for _ in range(2):  # the second export finds the runs and adds nothing
         out = run_cli(args, tmp_path)
         assert out.returncode == 0, out.stderr
         assert "mlflow: 2 run(s) in experiment 'harness'" in out.stdout
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("harness")
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert sorted(runs) == ["a", "b"]
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("harness")
+        every = client.search_runs([experiment.experiment_id])
+        ids.append(sorted(r.info.run_id for r in every))
+    assert ids[0] == ids[1]  # stable run IDs: links to them keep working
+    runs = {r.info.run_name: r for r in every if "mlflow.parentRunId" not in r.data.tags}
+    assert sorted(runs) == ["a", "b", "report"]
     run = runs["a"]
     assert run.data.params["strategy"] == "random" and run.data.tags["energy_source"] == "estimate"
     history = {
@@ -739,6 +743,55 @@ def test_studies_export_to_mlflow_as_one_run_each_with_every_round_a_step(tmp_pa
     assert history["best_accuracy_so_far"] == [(1, 0.5), (2, 0.5), (3, 0.7)]
     assert run.data.metrics["study_total_joules"] == 7.0 and run.data.metrics["study_rounds_to_best"] == 3
     assert runs["b"].data.tags["energy_source"] == "rapl" and runs["b"].data.params["seed"] == "1"
+    children = [r for r in every if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
+    assert sorted(r.info.run_name for r in children) == ["round 1", "round 2", "round 3"]  # once each
+    assert {r.info.status for r in children if r.data.tags["status"] == "failed"} == {"FAILED"}
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["trials.csv"]
+    assert "summary.csv" in [a.path for a in client.list_artifacts(runs["report"].info.run_id)]
+
+
+def test_a_real_study_exports_its_settings_rounds_and_times_and_a_resumed_one_updates_in_place(tmp_path):
+    """Parameters are the study's real settings; each round is a nested run with its hyperparameters,
+    stamped with the time it was recorded; resumed with more rounds, the export adds only those."""
+    import datetime as dt
+
+    from mlflow.tracking import MlflowClient
+
+    run_dir = tmp_path / "run"
+    study = [
+        "harness",
+        *TINY,
+        "strategy=random",
+        f"study.storage=sqlite:///{tmp_path}/o.db",
+        f"hydra.run.dir={run_dir}",
+    ]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    report = ["harness-report", str(run_dir), "--out", str(tmp_path / "out"), "--no-plots", "--mlflow", uri]
+    for rounds in (2, 3):
+        assert run_cli([*study, f"study.rounds={rounds}"], tmp_path).returncode == 0
+        out = run_cli(report, tmp_path)
+        assert out.returncode == 0, out.stderr
+        client = MlflowClient(uri)
+        every = client.search_runs([client.get_experiment_by_name("harness").experiment_id])
+        parents = [
+            r for r in every if "harness.study" in r.data.tags and "mlflow.parentRunId" not in r.data.tags
+        ]
+        assert len(parents) == 1
+        parent = parents[0]
+        children = sorted(
+            (r for r in every if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+            key=lambda r: int(r.data.tags["harness.round"]),
+        )
+        assert [r.info.run_name for r in children] == [f"round {i}" for i in range(1, rounds + 1)]
+    assert parent.data.params["study.epochs"] == "1" and parent.data.params["dataset.name"] == "synthetic"
+    rows = list(csv.DictReader((run_dir / "trials.csv").open()))
+    for child, row in zip(children, rows, strict=True):
+        assert child.data.params["lr"] == row["p_lr"]
+        assert child.data.metrics["accuracy"] == pytest.approx(float(row["accuracy"]))
+        finished = dt.datetime.fromisoformat(row["finished_at"])
+        assert child.info.end_time == int(finished.timestamp() * 1000)  # the round's own time
+    history = client.get_metric_history(parent.info.run_id, "energy_j")
+    assert sorted(m.step for m in history) == [1, 2, 3]  # each round once, though exported twice
 
 
 def test_an_mlflow_export_without_mlflow_says_what_to_install(tmp_path, monkeypatch):

@@ -298,9 +298,10 @@ def report(args: argparse.Namespace) -> int:
         ]
         print(f"plots: {', '.join(str(p) for p in written)}")
     if args.mlflow:
-        from harness.report.mlflow_export import export
+        from harness.report.mlflow_export import export, export_report
 
-        export(loaded.trials, summary, args.mlflow, args.mlflow_experiment)
+        export(loaded.trials, summary, args.mlflow, args.mlflow_experiment, configs=loaded.configs)
+        export_report(out, args.mlflow, args.mlflow_experiment)
     tables: tuple[str, ...] = ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "anytime.csv")
     tables += ("summary.md",)
     tables += ("pareto.csv",)

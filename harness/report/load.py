@@ -6,6 +6,7 @@ their accuracy. A table without a status column is taken as all complete.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import sys
@@ -38,6 +39,8 @@ STUDY_KEY = ["origin", "machine", "study"]
 class Loaded:
     trials: pd.DataFrame
     sources: list[str] = field(default_factory=list)
+    # Each study's recorded configuration (study.json, or its storage), where the input had one.
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing_jobs: list[Path] = field(default_factory=list)  # sweep jobs with no trials yet
 
 
@@ -95,6 +98,8 @@ def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
         if "final_test_accuracy" not in table.columns:
             table = table.assign(final_test_accuracy=final_accuracy)
         table = table.assign(**{k: v for k, v in from_config(info.get("config")).items() if k not in table})
+        if isinstance(info.get("config"), dict) and "study" in table:
+            table.attrs["configs"] = {str(s): info["config"] for s in table["study"].unique()}
     return table
 
 
@@ -134,19 +139,26 @@ def read_storage(url: str) -> pd.DataFrame:
     except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
         raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
     rows = []
+    configs = {}
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         machine = machine_label(study.user_attrs.get("machine", {}))
         final = _final_accuracy(study.user_attrs.get("final"))
         recorded = from_config(study.user_attrs.get("config"))
+        if isinstance(study.user_attrs.get("config"), dict):
+            configs[study.study_name] = study.user_attrs["config"]
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
                 row = TrialRecord.from_attrs(attrs, trial.params).row()
+                if not row["finished_at"] and trial.datetime_complete is not None:  # older records
+                    row["finished_at"] = trial.datetime_complete.astimezone(datetime.UTC).isoformat()
                 rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["configs"] = configs
+    return frame
 
 
 def _expand(item: str, loaded: Loaded) -> list[tuple[str, pd.DataFrame]]:
@@ -311,6 +323,7 @@ def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
     frames = []
     for item in inputs:
         for origin, table in _expand(item, loaded):
+            loaded.configs.update(table.attrs.get("configs", {}))
             if len(table):
                 frames.append(normalise(table, origin))
                 loaded.sources.append(origin)
