@@ -9,7 +9,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,13 @@ class TrialRecord:
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any], params: Mapping[str, float]) -> TrialRecord:
         return cls(**attrs, params=dict(params))
+
+
+# The columns are the record's fields in trials.csv's order: a field added to one and not the other
+# fails here, at import, rather than being dropped from every row.
+_FIELDS = {f.name for f in fields(TrialRecord)} - {"params"}
+if set(COLUMNS) != _FIELDS:
+    raise RuntimeError(f"trials.csv COLUMNS and TrialRecord disagree on {sorted(_FIELDS ^ set(COLUMNS))}")
 
 
 def _cell(value: Any) -> Any:

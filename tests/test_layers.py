@@ -1,4 +1,5 @@
-"""Which part may import which (DESIGN.md): arrows point down, nothing points up."""
+"""Which part may import which (the design notes beside the project, ../shared/DESIGN.md, and the map in
+harness/__init__.py): arrows point down, nothing points up."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ class MeteredConfig(MeterConfig):
 class EstimateMeterConfig(MeteredConfig):
     """estimate: process CPU time (with children) x watts_per_core, labelled ``estimate``."""
 
-    watts_per_core: float = 10.0  # watts drawn per fully busy core (see docs/energy.md)
+    watts_per_core: float = 10.0  # watts drawn per fully busy core (see docs/measurement.md)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("estimate",)
 

@@ -184,7 +184,7 @@ HARNESS_NAME = re.compile(
 )
 
 
-PRUNE_TOKEN = "prune_"  # the study-name token of strategy.pruner (harness/config.py NAME_TOKENS)
+PRUNE_TOKEN = "prune_"  # the study-name token of strategy.pruner (harness/config/__init__.py NAME_TOKENS)
 
 
 def settings_of(study: str, dataset: str, model: str, strategy: str, space: str) -> str:

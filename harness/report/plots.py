@@ -39,8 +39,8 @@ STRATEGY_ORDER = (
 )
 COLOURS = {s: matplotlib.colormaps["tab10"](i)[:3] for i, s in enumerate(STRATEGY_ORDER)}
 GRID_POINTS = 300
-# Round settings a space may search (harness/config.py ROUND_PARAMS): where a panel's rounds vary them,
-# a round's energy is the configuration's, not only the meter's noise.
+# Round settings a space may search (harness/config/__init__.py ROUND_PARAMS): where a panel's rounds
+# vary them, a round's energy is the configuration's, not only the meter's noise.
 ROUND_SETTING_COLUMNS = ("p_epochs", "p_batch_size", "p_linear_layers", "p_conv_layers")
 
 
