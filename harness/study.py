@@ -123,6 +123,20 @@ def cuda_uuid(index: int) -> str | None:
     return str(uuid) if uuid is not None else None
 
 
+def meter_use(device: torch.device) -> MeterUse:
+    """What the meter needs to know of the device a study trains on: for CUDA, its ordinal, the UUID
+    that finds it in NVML, and how to wait for its queued kernels (the GPU path's seam: tests drive
+    it with a CUDA device object on a CPU-only machine)."""
+    if device.type != "cuda":
+        return MeterUse()
+    ordinal = device.index or 0
+    return MeterUse(
+        cuda_indices=(ordinal,),
+        cuda_uuids=(cuda_uuid(ordinal),),
+        synchronize=lambda: torch.cuda.synchronize(device),
+    )
+
+
 def load_data(cfg: Config, device: torch.device) -> tuple[TensorData, Dataset | None]:
     """The data the rounds train and score on, and (with dataset.validation) the final split:
     the same training images scored on the test set, prepared only when the search is done."""
@@ -667,13 +681,7 @@ def _with_storage_and_meter(
     _check_same_storage(run_dir, st.storage)  # before the storage is opened (and a study created in it)
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
     try:
-        meter = cfg.meter.build(
-            MeterUse(
-                cuda_indices=(device.index or 0,) if device.type == "cuda" else (),
-                cuda_uuids=(cuda_uuid(device.index or 0),) if device.type == "cuda" else (),
-                synchronize=(lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None,
-            )
-        )
+        meter = cfg.meter.build(meter_use(device))
         try:
             rounds, stacking = backend(meter)
             with ActiveJobs() as jobs:

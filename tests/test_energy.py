@@ -600,3 +600,42 @@ def test_other_processes_on_the_metered_gpu_are_counted_at_the_window_edges(nvml
         time.sleep(0.05)
     assert window.measurement.others == others
     meter.close()
+
+
+def test_the_gpu_path_wires_device_uuid_and_synchronize_into_the_meter_and_machine_record(
+    nvml, tree, monkeypatch
+):
+    """study.device=cuda:1 on a CPU-only machine, faked at torch.cuda's and NVML's boundaries: the
+    meter reads the GPU CUDA calls device 1 (found by its UUID: NVML numbers it 0), synchronises that
+    device at both edges, and auto chains it with RAPL; the machine record names the metered GPU."""
+    import torch
+
+    from harness.machine import machine_info
+
+    synced: list[object] = []
+
+    class Properties:
+        uuid = "aaa"  # torch gives the UUID bare; NVML says GPU-aaa
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: synced.append(device))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: Properties())
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_name", lambda index: ["GeForce GTX 1080", "Tesla V100"][index]
+    )
+    device = torch.device("cuda", 1)
+    use = study_mod.meter_use(device)
+    assert use.cuda_indices == (1,) and use.cuda_uuids == ("aaa",)
+    nvml_only = make("meter", "nvml").build(use)
+    assert nvml_only.describe()["gpu_names"] == ["Tesla V100"]  # by UUID; ordinal 1 would be the GTX
+    with nvml_only.window() as window:
+        time.sleep(0.2)
+    assert window.measurement.source == "nvml_counter" and synced == [device, device]
+    assert window.measurement.energy_j == pytest.approx(200.0 * window.measurement.duration_s, rel=0.05)
+    nvml_only.close()
+    auto = make("meter", "auto", powercap_root=str(tree.root)).build(use)
+    assert auto.source == "nvml_counter+rapl"
+    info = machine_info(auto, device)
+    assert info["gpu_names"] == ["Tesla V100"] and info["meter"] == "nvml_counter+rapl"  # the metered GPU
+    auto.close()
+    assert study_mod.meter_use(torch.device("cpu")).cuda_indices == ()
