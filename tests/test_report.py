@@ -584,7 +584,14 @@ def test_the_layer_ablation_reports_each_factor_s_energy_change(tmp_path):
     conv = table_.loc["conv_layers"]
     assert (conv["from"], conv["to"], conv["studies_from"], conv["studies_to"]) == ("1", "4", 10, 10)
     assert conv["energy_change_pct"] == pytest.approx(100 * (20.25 / 10.25 - 1))
-    assert conv["energy_change_ci_low"] < conv["energy_change_pct"] < conv["energy_change_ci_high"]
+    # Paired by seed and the other factor: 10 pairs, a t interval on their log ratios.
+    assert conv["pairs"] == 10
+    ratios = [(19.0 + s * 0.5 + e) / (10.0 + e) for s in range(5) for e in (0.0, 0.5)]
+    logs = np.log(ratios)
+    half = 2.262157 * logs.std(ddof=1) / math.sqrt(10)  # Student's t, 9 degrees of freedom
+    assert conv["energy_change_geo_pct"] == pytest.approx(100 * (math.exp(logs.mean()) - 1))
+    assert conv["energy_change_ci_low"] == pytest.approx(100 * (math.exp(logs.mean() - half) - 1), rel=1e-5)
+    assert conv["energy_change_ci_high"] == pytest.approx(100 * (math.exp(logs.mean() + half) - 1), rel=1e-5)
     assert conv["accuracy_from"] == pytest.approx(0.85)
 
 
