@@ -57,18 +57,6 @@ def _true(column: pd.Series | None) -> pd.Series:
     return column.astype(str).str.lower().isin(("true", "1"))
 
 
-def _energy_to(trials: pd.DataFrame, round_no: float) -> float:
-    if math.isnan(round_no):
-        return math.nan
-    span = trials.loc[trials["round"] <= round_no, "energy_j"]
-    return float(span.sum()) if span.notna().all() else math.nan
-
-
-def _first_round_reaching(trials: pd.DataFrame, level: float) -> float:
-    reached = trials.loc[trials["accuracy"] >= level, "round"]
-    return float(reached.min()) if len(reached) else math.nan
-
-
 def _search_j(trials: pd.DataFrame) -> pd.Series:
     """Each round's search joules (empty where the table has none, e.g. the paper's CSVs)."""
     return pd.to_numeric(trials.get("suggest_j", pd.Series(np.nan, index=trials.index)), errors="coerce")
@@ -88,61 +76,110 @@ def _best_within(t: pd.DataFrame, budget_j: float) -> float:
     return float(scores.max()) if len(scores) else math.nan
 
 
+def _prefix_sum(values: np.ndarray, count: int) -> float:
+    """The sum of the first ``count`` values (rounds 1..r), NaN where one of them is missing: as
+    ``Series.sum`` of that span (the same pairwise summation of the same contiguous floats)."""
+    span = values[:count]
+    return float(span.sum()) if not np.isnan(span).any() else math.nan
+
+
+def _first_reaching(rounds: np.ndarray, accuracy: np.ndarray, level: float) -> float:
+    with np.errstate(invalid="ignore"):
+        reached = rounds[accuracy >= level]
+    return float(reached.min()) if len(reached) else math.nan
+
+
+def _count_to(rounds: np.ndarray, round_no: float) -> int:
+    """How many of a study's rounds (sorted) are at or before ``round_no``."""
+    return int(np.searchsorted(rounds, round_no, side="right"))
+
+
+def _energy_through(rounds: np.ndarray, energy: np.ndarray, round_no: float) -> float:
+    if math.isnan(round_no):
+        return math.nan
+    return _prefix_sum(energy, _count_to(rounds, round_no))
+
+
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
-    """One row per study (summary.csv)."""
+    """One row per study (summary.csv): whole-table arrays sliced study by study."""
+    from harness.report.anytime import study_slices
+
+    ordered, starts, ends = study_slices(trials.sort_values(STUDY_KEY, kind="stable"))
+    rounds_all = ordered["round"].to_numpy(float)
+    accuracy_all = ordered["accuracy"].to_numpy(float)
+    energy_all = ordered["energy_j"].to_numpy(float)
+    search_all = _search_j(ordered).to_numpy(float)
+    interrupted_all = pd.to_numeric(
+        ordered.get("interrupted_j", pd.Series(np.nan, index=ordered.index)), errors="coerce"
+    ).to_numpy(float)
+    final_all = pd.to_numeric(
+        ordered.get("final_test_accuracy", pd.Series(np.nan, index=ordered.index)), errors="coerce"
+    ).to_numpy(float)
+    status_all = ordered["status"].to_numpy()
+    source_all = ordered["energy_source"].to_numpy()
+    shared_all = _true(ordered.get("shared_counters")).to_numpy() if "shared_counters" in ordered else None
+    table_all = ordered["table"].to_numpy() if "table" in ordered else None
+    first_rows = ordered.iloc[starts]
     rows = []
-    frames = []  # each study's rounds in order, kept for the target pass
-    for (origin, machine, study), t in trials.groupby(STUDY_KEY, sort=True):
-        t = t.sort_values("round")
-        search_j = _search_j(t)
+    frames = []  # each study's arrays, kept for the target pass
+    for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        rounds = rounds_all[start:end]
+        accuracy = accuracy_all[start:end]
+        energy = energy_all[start:end]
+        search_j = search_all[start:end]
         # Rounds with the search's joules added (already in energy_j under --with-search).
-        searched = t if d.search_counted else t.assign(energy_j=t["energy_j"] + search_j)
-        frames.append((t, searched))
-        best = float(t["accuracy"].max()) if t["accuracy"].notna().any() else math.nan
-        rounds_to_best = _first_round_reaching(t, best - d.tolerance) if not math.isnan(best) else math.nan
-        joules_to_best = _energy_to(t, rounds_to_best)
-        first = t.iloc[0]
+        searched = energy if d.search_counted else energy + search_j
+        frames.append((rounds, accuracy, energy, searched, search_j))
+        best = float(np.nanmax(accuracy)) if not np.isnan(accuracy).all() else math.nan
+        rounds_to_best = (
+            _first_reaching(rounds, accuracy, best - d.tolerance) if not math.isnan(best) else math.nan
+        )
+        joules_to_best = _energy_through(rounds, energy, rounds_to_best)
+        first = first_rows.iloc[i]
+        table = table_all[start] if table_all is not None else ""
+        interrupted = interrupted_all[start:end]
+        energies = energy[~np.isnan(energy)]
         rows.append(
             {
-                "origin": origin,
-                "study": study,
+                "origin": first["origin"],
+                "study": first["study"],
                 "dataset": first["dataset"],
                 "model": first["model"],
                 "strategy": first["strategy"],
                 "space": first["space"],
                 "settings": first["settings"],
-                "machine": machine,
-                "table": str(first["table"]) if "table" in t and isinstance(first["table"], str) else "",
+                "machine": first["machine"],
+                "table": str(table) if isinstance(table, str) else "",
                 "seed": int(first["seed"]),
-                "rounds": int(t["round"].max()),
-                "failed_rounds": int((t["status"] == "failed").sum()),
-                "pruned_rounds": int((t["status"] == "pruned").sum()),  # energy counted, accuracy not
+                "rounds": int(rounds.max()),
+                "failed_rounds": int((status_all[start:end] == "failed").sum()),
+                "pruned_rounds": int(
+                    (status_all[start:end] == "pruned").sum()
+                ),  # energy counted, accuracy not
                 "best_accuracy": best,
                 # With a validation split, best_accuracy is the search's score on it and this is the
                 # study's outcome: the picked configuration on the test set (empty otherwise).
-                "test_accuracy": float(
-                    pd.to_numeric(t.get("final_test_accuracy", pd.Series([np.nan])), errors="coerce").iloc[0]
-                ),
+                "test_accuracy": float(final_all[start]),
                 "rounds_to_best": rounds_to_best,
                 "joules_to_best": joules_to_best,
-                "total_joules": _energy_to(t, t["round"].max()),
-                "search_joules": float(search_j.sum()) if search_j.notna().all() else math.nan,
+                "total_joules": _prefix_sum(energy, len(energy)),
+                "search_joules": _prefix_sum(search_j, len(search_j)),
                 # Spent on attempts that were interrupted and run again: real energy, outside the rounds.
-                "interrupted_joules": float(
-                    pd.to_numeric(t.get("interrupted_j", pd.Series(dtype=float)), errors="coerce").sum()
-                ),
-                "joules_to_best_with_search": _energy_to(searched, rounds_to_best),
+                "interrupted_joules": float(np.where(np.isnan(interrupted), 0.0, interrupted).sum()),
+                "joules_to_best_with_search": _energy_through(rounds, searched, rounds_to_best),
                 "accuracy_per_kj": accuracy_per_kj(best, joules_to_best),
                 "gqi": gqi(best, joules_to_best, alpha=d.gqi_alpha, beta=d.gqi_beta),
                 # Below 1 kWh log10 is negative and GQI orders studies backwards: flagged, never ranked.
                 "gqi_below_1kwh": bool(joules_to_best < JOULES_PER_KWH)
                 if not math.isnan(joules_to_best)
                 else False,
-                "energy_sources": ";".join(sorted(set(t["energy_source"]) - {""})) or "none",
-                "shared_counter_rounds": int(_true(t.get("shared_counters")).sum()),
+                "energy_sources": ";".join(sorted(set(source_all[start:end]) - {""})) or "none",
+                "shared_counter_rounds": int(shared_all[start:end].sum()) if shared_all is not None else 0,
                 # How much one study's rounds vary in energy (std / mean): small means joules to an
                 # optimum are its rounds rescaled.
-                "energy_cv": _cv(t["energy_j"]),
+                "energy_cv": float(energies.std(ddof=1) / energies.mean())
+                if len(energies) >= 3 and energies.mean() > 0
+                else math.nan,
             }
         )
     summary = pd.DataFrame(rows)
@@ -160,16 +197,22 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
             summary.loc[known.notna(), "target"] = known[known.notna()] - d.delta
             summary.loc[known.notna(), "target_from"] = "table optimum"
     to_target = []
-    for (t, searched), target in zip(frames, summary["target"], strict=True):
-        r = _first_round_reaching(t, target)
-        to_target.append((r, _energy_to(t, r), _energy_to(searched, r)))
+    for (rounds, accuracy, energy, searched, _), target in zip(frames, summary["target"], strict=True):
+        r = _first_reaching(rounds, accuracy, target)
+        to_target.append((r, _energy_through(rounds, energy, r), _energy_through(rounds, searched, r)))
     summary["rounds_to_target"] = [r for r, _, _ in to_target]
     summary["joules_to_target"] = [j for _, j, _ in to_target]
     summary["joules_to_target_with_search"] = [j for _, _, j in to_target]
     if d.budget_j is not None:
         # Search energy counted where it was metered; a table without it (the paper's) has training only.
         summary["best_accuracy_within_budget"] = [
-            _best_within(searched if _search_j(t).notna().any() else t, d.budget_j) for t, searched in frames
+            _best_within(
+                pd.DataFrame(
+                    {"energy_j": searched if (~np.isnan(search_j)).any() else energy, "accuracy": accuracy}
+                ),
+                d.budget_j,
+            )
+            for _, accuracy, energy, searched, search_j in frames
         ]
     # The whole search in kWh and CO2e (the search's own joules added where they were metered apart).
     search = summary["search_joules"] if not d.search_counted else 0.0

@@ -1,0 +1,119 @@
+"""How `harness-report` scales: wall time and peak memory over 1,000 and 10,000 synthetic studies.
+
+Each study is 64 rounds of a replay-like search (3 strategies, seeds 0..N/3, 4 cells), written as one
+Parquet file of rows or as one trials.csv folder per study. The report runs as a user runs it, in its
+own process, with plots; peak memory is that process's maximum resident set.
+
+    .venv/bin/python bench/report_scale.py [--studies 1000,10000] [--kinds parquet,csv] [--no-plots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ROUNDS = 64
+STRATEGIES = ("grid", "random", "bayes_pi")
+CELLS = (
+    ("digits", "dense_poly"),
+    ("digits", "dense_linear"),
+    ("digits", "simple_cnn"),
+    ("fashion_mnist", "dense_poly"),
+)
+
+
+def synthetic_rows(studies: int, seed: int = 0) -> pd.DataFrame:
+    """``studies`` studies of ROUNDS rounds: accuracies that climb with noise, joules per round that
+    vary with the configuration, the search's own joules, three hyperparameters."""
+    rng = np.random.default_rng(seed)
+    n = studies * ROUNDS
+    index = np.arange(studies)
+    cell = index % len(CELLS)
+    strategy = (index // len(CELLS)) % len(STRATEGIES)
+    seeds = index // (len(CELLS) * len(STRATEGIES))
+    names = [
+        f"{CELLS[c][0]}-{CELLS[c][1]}-{STRATEGIES[s]}-paper3-s{k}-replay"
+        for c, s, k in zip(cell, strategy, seeds, strict=True)
+    ]
+    accuracy = np.clip(0.5 + 0.45 * rng.beta(2, 2, n) + rng.normal(0, 0.02, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "study": np.repeat(names, ROUNDS),
+            "dataset": np.repeat([CELLS[c][0] for c in cell], ROUNDS),
+            "model": np.repeat([CELLS[c][1] for c in cell], ROUNDS),
+            "strategy": np.repeat([STRATEGIES[s] for s in strategy], ROUNDS),
+            "space": "paper3",
+            "seed": np.repeat(seeds, ROUNDS),
+            "round": np.tile(np.arange(1, ROUNDS + 1), studies),
+            "status": "complete",
+            "accuracy": accuracy.round(4),
+            "energy_j": rng.uniform(0.5, 2.0, n).round(3),
+            "energy_source": "replay:estimate",
+            "suggest_j": rng.uniform(0.001, 0.05, n).round(4),
+            "duration_s": rng.uniform(0.01, 0.05, n).round(4),
+            "p_lr": rng.uniform(1e-5, 0.1, n),
+            "p_beta1": rng.uniform(0.1, 1.0, n),
+            "p_beta2": rng.uniform(0.8, 1.0, n),
+        }
+    )
+
+
+def write_input(rows: pd.DataFrame, kind: str, where: Path) -> list[str]:
+    if kind == "parquet":
+        path = where / "trials.parquet"
+        rows.to_parquet(path, index=False)
+        return [str(path)]
+    for study, study_rows in rows.groupby("study", sort=False):
+        folder = where / "runs" / str(study)
+        folder.mkdir(parents=True)
+        study_rows.to_csv(folder / "trials.csv", index=False)
+    return [str(where / "runs")]
+
+
+def measure(inputs: list[str], out: Path, plots: bool) -> tuple[float, float]:
+    """Seconds and peak resident memory (MiB) of one harness-report process."""
+    args = [str(BIN / "harness-report"), *inputs, "--out", str(out)]
+    if not plots:
+        args.append("--no-plots")
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak memory
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"harness-report failed on {inputs}: {proc.stderr.read() if proc.stderr else ''}")
+    return seconds, usage.ru_maxrss / 1024  # kB on Linux
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--studies", default="1000,10000")
+    p.add_argument("--kinds", default="parquet,csv")
+    p.add_argument("--no-plots", action="store_true")
+    args = p.parse_args()
+    print("| studies | rows | input | plots | seconds | peak memory (MiB) |")
+    print("|---:|---:|---|---|---:|---:|")
+    for studies in (int(s) for s in args.studies.split(",")):
+        rows = synthetic_rows(studies)
+        for kind in args.kinds.split(","):
+            with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
+                inputs = write_input(rows, kind, Path(tmp))
+                seconds, peak = measure(inputs, Path(tmp) / "report", plots=not args.no_plots)
+            print(
+                f"| {studies:,} | {len(rows):,} | {kind} | {'no' if args.no_plots else 'yes'} "
+                f"| {seconds:.1f} | {peak:,.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
