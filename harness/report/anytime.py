@@ -74,8 +74,10 @@ def anytime(trials: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
         for strategy, frame in cell.groupby("strategy", sort=True):
             last = int(frame["round"].max())
             curves = []
-            for _, t in frame.groupby(STUDY_KEY, sort=False):
-                best, joules = t["best_so_far"].to_numpy(), t["cumulative_j"].to_numpy()
+            ordered, starts, ends = study_slices(frame)
+            best_all, joules_all = ordered["best_so_far"].to_numpy(), ordered["cumulative_j"].to_numpy()
+            for start, end in zip(starts, ends, strict=True):
+                best, joules = best_all[start:end], joules_all[start:end]
                 # A study that stopped early carries its best (and its joules) forward.
                 full = np.full(last, best[-1] if len(best) else np.nan)
                 spent = np.full(last, joules[-1] if len(joules) else np.nan)

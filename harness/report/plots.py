@@ -112,11 +112,16 @@ def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def seed_curves(frame: pd.DataFrame, x_column: str, grid: np.ndarray) -> np.ndarray:
     """One row per seed on ``grid``, each carried forward to the common end; columns where a seed has
     not started yet are dropped to NaN for every seed, so a median is always over all n seeds."""
+    from harness.report.anytime import study_slices
+
     curves = []
-    for _, t in frame.groupby(STUDY_KEY):
-        t = t.dropna(subset=[x_column])
-        if len(t):
-            curves.append(_on_grid(t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float), grid))
+    t, starts, ends = study_slices(frame.sort_values(STUDY_KEY, kind="stable"))
+    x_all, y_all = t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float)
+    for start, end in zip(starts, ends, strict=True):
+        x, y = x_all[start:end], y_all[start:end]
+        kept = ~np.isnan(x)
+        if kept.any():
+            curves.append(_on_grid(x[kept], y[kept], grid))
     if not curves:
         return np.empty((0, len(grid)))
     stack = np.vstack(curves)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -76,14 +77,33 @@ def seeds_needed(sd: float, effect: float, alpha: float = ALPHA, power: float = 
 
     if not (sd > 0 and effect > 0) or math.isnan(sd) or math.isnan(effect):
         return math.nan
-    for n in range(2, 100_000):
+
+    def enough(n: int) -> bool:
         df = n - 1
         critical = stats.t.ppf(1 - alpha / 2, df)
         shift = effect / sd * math.sqrt(n)
         achieved = 1 - stats.nct.cdf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
-        if achieved >= power:
-            return float(n)
-    return math.inf
+        return bool(achieved >= power)
+
+    # Power rises with n: the smallest n that has it, by doubling then bisection (as many scipy calls
+    # as bits of n, where counting up took n of them).
+    low, high = 1, 2  # enough(low) is false by convention (one pair has no test), enough(high) unknown
+    while not enough(high):
+        low, high = high, high * 2
+        if high >= 100_000:
+            return math.inf if not enough(99_999) else float(_bisect(enough, low, 99_999))
+    return float(_bisect(enough, low, high))
+
+
+def _bisect(enough: Callable[[int], bool], low: int, high: int) -> int:
+    """The smallest n in (low, high] with enough(n), given enough(high) and not enough(low)."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if enough(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def kaplan_meier(
