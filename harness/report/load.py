@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
@@ -289,17 +290,12 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     for column in ("study", "dataset", "model", "strategy"):
         frame[column] = frame[column].astype(str)
     if "settings" not in frame.columns:
-        frame["settings"] = [
-            settings_of(*key)
-            for key in zip(
-                frame["study"],
-                frame["dataset"],
-                frame["model"],
-                frame["strategy"],
-                frame["space"],
-                strict=True,
-            )
-        ]
+        # Per study, not per row: a study's rows share the five fields its settings come from.
+        fields = ["study", "dataset", "model", "strategy", "space"]
+        codes = frame.groupby(fields, sort=False).ngroup().to_numpy()
+        first = frame[fields].drop_duplicates()
+        per_study = np.array([settings_of(*key) for key in first.itertuples(index=False)], dtype=object)
+        frame["settings"] = per_study[codes] if len(codes) else []
     frame["settings"] = frame["settings"].fillna("").astype(str)
     return _pruner_in_strategy(frame)
 
@@ -308,12 +304,19 @@ def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
     """A pruner is part of how a strategy searches, not of the cell it searches: ``prune_median`` moves
     from the settings to the strategy (``bayes_pi+median``), so that pruned and unpruned searches of
     one cell share their target and are compared side by side."""
-    tokens = frame["settings"].str.split("-")
-    pruner = tokens.map(lambda ts: next((t[len(PRUNE_TOKEN) :] for t in ts if t.startswith(PRUNE_TOKEN)), ""))
-    if not pruner.astype(bool).any():
+    # Per distinct settings string, not per row.
+    pruners = {
+        value: next((t[len(PRUNE_TOKEN) :] for t in value.split("-") if t.startswith(PRUNE_TOKEN)), "")
+        for value in frame["settings"].unique()
+    }
+    if not any(pruners.values()):
         return frame
+    kept = {
+        value: "-".join(t for t in value.split("-") if not t.startswith(PRUNE_TOKEN)) for value in pruners
+    }
+    pruner = frame["settings"].map(pruners)
     frame = frame.copy()
-    frame["settings"] = tokens.map(lambda ts: "-".join(t for t in ts if not t.startswith(PRUNE_TOKEN)))
+    frame["settings"] = frame["settings"].map(kept)
     frame["strategy"] = [f"{s}+{p}" if p else s for s, p in zip(frame["strategy"], pruner, strict=True)]
     return frame
 

@@ -66,9 +66,9 @@ def _score_label(frame: pd.DataFrame, what: str) -> str:
         kinds = set(scored)
         split = kinds.pop() if len(kinds) == 1 else "validation or test"
     else:
-        tokens = frame.get("settings", pd.Series(dtype=str)).astype(str).str.split("-")
-        validated = tokens.map(lambda ts: any(t.startswith("val") for t in ts))
-        split = "validation" if len(validated) and validated.all() else "test"
+        settings = frame.get("settings", pd.Series(dtype=str)).astype(str).unique()  # per study, not row
+        validated = [any(t.startswith("val") for t in value.split("-")) for value in settings]
+        split = "validation" if len(validated) and all(validated) else "test"
     return f"{what} {split} accuracy"
 
 
@@ -224,9 +224,14 @@ def energy_noise_note(frame: pd.DataFrame) -> str:
     """How much a round's joules vary between rounds of one study, as a median coefficient of variation
     over the studies: differences along the energy axis within that band are the meter's noise and the
     machine's, not the configuration's (every round of a study trains the same network)."""
+    from harness.report.anytime import study_slices
+
     cvs = []
-    for _, t in frame.groupby(STUDY_KEY):
-        e = t["energy_j"].dropna().to_numpy(float)
+    ordered, starts, ends = study_slices(frame.sort_values(STUDY_KEY, kind="stable"))
+    energy = ordered["energy_j"].to_numpy(float)
+    for start, end in zip(starts, ends, strict=True):
+        e = energy[start:end]
+        e = e[~np.isnan(e)]
         if len(e) >= 3 and e.mean() > 0:
             cvs.append(e.std(ddof=1) / e.mean())
     if not cvs:
