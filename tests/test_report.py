@@ -894,3 +894,18 @@ def test_with_fewer_seeds_than_a_comparison_needs_the_section_is_one_line_saying
     text = markdown_comparisons(compare_strategies(summary))
     assert text.count("\n") == 1 and text.startswith("No comparison yet: 1 paired seed(s) per cell")
     assert "study.seed=range(0,5)" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", ["rq1_digits", "rq2_fashion"])
+def test_a_committed_study_folder_regenerates_its_tables_unchanged(tmp_path, folder):
+    """The reducer's speed-ups must not move a number: the committed tables of two study folders
+    (live runs, paired comparisons, the RQ2 ablation) come out byte for byte."""
+    from tests.conftest import ROOT
+
+    study = ROOT / "studies" / folder
+    out = run_cli(["harness-report", str(study / "runs"), "--no-plots", "--out", str(tmp_path)], ROOT)
+    assert out.returncode == 0, out.stderr
+    for name in ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "anytime.csv", "ablation.csv"):
+        if (study / name).exists():
+            assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
