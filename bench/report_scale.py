@@ -94,25 +94,32 @@ def measure(inputs: list[str], out: Path, plots: bool) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # kB on Linux
 
 
+def table(cases: list[tuple[int, str]], plots: bool = True) -> list[str]:
+    """A Markdown table of (studies, input kind) cases, one harness-report process each."""
+    lines = [
+        "| studies | rows | input | plots | seconds | peak memory (MiB) |",
+        "|---:|---:|---|---|---:|---:|",
+    ]
+    made: dict[int, pd.DataFrame] = {}
+    for studies, kind in cases:
+        rows = made.setdefault(studies, synthetic_rows(studies))
+        with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
+            inputs = write_input(rows, kind, Path(tmp))
+            seconds, peak = measure(inputs, Path(tmp) / "report", plots=plots)
+        drawn = "yes" if plots else "no"
+        lines.append(f"| {studies:,} | {len(rows):,} | {kind} | {drawn} | {seconds:.1f} | {peak:,.0f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--studies", default="1000,10000")
     p.add_argument("--kinds", default="parquet,csv")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args()
-    print("| studies | rows | input | plots | seconds | peak memory (MiB) |")
-    print("|---:|---:|---|---|---:|---:|")
-    for studies in (int(s) for s in args.studies.split(",")):
-        rows = synthetic_rows(studies)
-        for kind in args.kinds.split(","):
-            with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
-                inputs = write_input(rows, kind, Path(tmp))
-                seconds, peak = measure(inputs, Path(tmp) / "report", plots=not args.no_plots)
-            print(
-                f"| {studies:,} | {len(rows):,} | {kind} | {'no' if args.no_plots else 'yes'} "
-                f"| {seconds:.1f} | {peak:,.0f} |",
-                flush=True,
-            )
+    cases = [(int(n), kind) for n in args.studies.split(",") for kind in args.kinds.split(",")]
+    print("\n".join(table(cases, plots=not args.no_plots)[:2]))
 
 
 if __name__ == "__main__":

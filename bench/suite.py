@@ -11,6 +11,7 @@ that the ratios hold on any machine even where absolute timings differ. Sections
   memory       peak resident memory of full-size CIFAR-10-shaped data with 8 stacked repetitions
   help         `harness --help` latency beside a bare Hydra app with one YAML
   headroom     stacked training FLOPs per second against the CPU's peak
+  report       harness-report over 1,000 and 10,000 synthetic studies: seconds and peak memory
 
     .venv/bin/python bench/suite.py [--runs 5] [--only stacking,ask] [--out BENCHMARKS.md]
 """
@@ -534,6 +535,24 @@ def bench_headroom(runs: int) -> list[str]:
 
 # --------------------------------------------------------------------------------------------------
 
+
+def bench_report() -> list[str]:
+    """harness-report over 1,000 and 10,000 synthetic 64-round studies: one process each (one run,
+    not a median: the 10,000-study CSV case alone takes minutes)."""
+    from bench.report_scale import table as report_table
+
+    progress("report: 1,000 and 10,000 synthetic studies")
+    cases = [(1000, "parquet"), (1000, "csv"), (10000, "parquet"), (10000, "csv")]
+    return [
+        "## The report at scale: `harness-report` over synthetic studies of 64 rounds",
+        "",
+        "One Parquet file of rows, or one trials.csv folder per study; plots included; peak memory is",
+        "the report process's maximum resident set (bench/report_scale.py; one run each).",
+        "",
+        *report_table(cases),
+    ]
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "throughput": lambda a: bench_throughput(a.runs),
     "stacking": lambda a: bench_stacking(a.runs),
@@ -543,6 +562,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "memory": lambda a: bench_memory(a.runs),
     "help": lambda a: bench_help(a.runs),
     "headroom": lambda a: bench_headroom(a.runs),
+    "report": lambda a: bench_report(),
 }
 
 
