@@ -909,3 +909,19 @@ def test_a_committed_study_folder_regenerates_its_tables_unchanged(tmp_path, fol
     for name in ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "anytime.csv", "ablation.csv"):
         if (study / name).exists():
             assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
+
+
+def test_a_bad_row_in_one_of_many_trials_files_is_named_by_its_file_and_row(tmp_path):
+    """A sweep's files are checked as one table for speed; a failing check still names the file."""
+    for i in range(3):
+        (tmp_path / f"job{i}").mkdir()
+        t = table(f"s{i}", [0.5, 0.6, 0.7], seed=i)
+        if i == 1:
+            t = t.astype({"energy_j": object})
+            t.loc[2, "energy_j"] = -1.0
+        write(t, tmp_path / f"job{i}" / "trials.csv")
+    with pytest.raises(
+        HarnessError, match=r"job1/trials\.csv: row 4 has energy_j=-1\.0: joules are never negative"
+    ):
+        load([str(tmp_path)])
+    assert len(load([str(tmp_path / "job0"), str(tmp_path / "job2")]).trials) == 6

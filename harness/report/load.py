@@ -325,11 +325,23 @@ def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
     loaded = Loaded(pd.DataFrame())
     frames = []
     for item in inputs:
-        for origin, table in _expand(item, loaded):
+        expanded = _expand(item, loaded)
+        for _, table in expanded:
             loaded.configs.update(table.attrs.get("configs", {}))
-            if len(table):
-                frames.append(normalise(table, origin))
-                loaded.sources.append(origin)
+        tables = [(origin, table) for origin, table in expanded if len(table)]
+        if len(tables) > 1:
+            # A sweep's thousands of trials.csv files are checked as one table; where a check fails,
+            # file by file below, so that the message names the file and row.
+            try:
+                frames.append(normalise(pd.concat([t for _, t in tables], ignore_index=True), item))
+            except HarnessError:
+                pass
+            else:
+                loaded.sources += [origin for origin, _ in tables]
+                continue
+        for origin, table in tables:
+            frames.append(normalise(table, origin))
+            loaded.sources.append(origin)
     frames += [normalise(f, "paper") for f in extra or []]
     if not frames:
         raise HarnessError(
