@@ -274,12 +274,25 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
     return _save(fig, out, "pareto", svg)
 
 
-def plot_joules_to_target(by_strategy: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
-    return _save(joules_to_target_figure(by_strategy), out, "joules_to_target", svg)
+def plot_joules_to_target(
+    by_strategy: pd.DataFrame, out: Path, *, svg: bool = False, summary: pd.DataFrame | None = None
+) -> list[Path]:
+    return _save(joules_to_target_figure(by_strategy, summary), out, "joules_to_target", svg)
 
 
-def joules_to_target_figure(by_strategy: pd.DataFrame) -> Figure:
-    """Mean joules to the shared target per strategy; an interval only where there are enough seeds."""
+def joules_to_target_figure(by_strategy: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
+    """Mean joules to the shared target per strategy, over the seeds that reached it (how many, above
+    each bar); an interval only where there are enough seeds. With the per-study ``summary``, each
+    panel names its target accuracy and where it comes from."""
+    targets: dict[tuple, str] = {}
+    if summary is not None and "target" in summary:
+        for keys, cell in summary.groupby(GROUP, sort=True):
+            value = cell["target"].dropna()
+            source = cell["target_from"].iloc[0] if "target_from" in cell else ""
+            if len(value):
+                targets[keys] = f"target: accuracy {float(value.iloc[0]):.4f}" + (
+                    f" ({source})" if source else ""
+                )
     panels = list(by_strategy.groupby(GROUP, sort=True))
     fig, axes = _figure(len(panels))
     for ax, (keys, frame) in zip(axes, panels, strict=True):
@@ -303,9 +316,9 @@ def joules_to_target_figure(by_strategy: pd.DataFrame) -> Figure:
                 lw=1,
             )
         for x, (_, row) in zip(positions, frame.iterrows(), strict=True):
-            text = f"{row['reached_target']}/{row['seeds']} reached"
-            if math.isnan(row["joules_to_target_mean"]):
-                text = f"not reached\n(0/{row['seeds']})"
+            # Short, so that seven strategies' labels do not run into each other: the x label says
+            # what the count is, and a bar of zero height with 0/n is a strategy that never got there.
+            text = f"{row['reached_target']}/{row['seeds']}"
             ax.annotate(
                 text,
                 (x, np.nan_to_num(row["joules_to_target_mean"])),
@@ -315,13 +328,19 @@ def joules_to_target_figure(by_strategy: pd.DataFrame) -> Figure:
                 xytext=(0, 3),
                 textcoords="offset points",
             )
-        ax.set_xticks(positions, strategies)
+        crowded = len(strategies) > 3 or max(len(s) for s in strategies) > 10
+        ax.set_xticks(
+            positions, strategies, rotation=25 if crowded else 0, ha="right" if crowded else "center"
+        )
+        ax.set_xlabel("strategy (above each bar: seeds that reached the target)", fontsize=8)
         ax.margins(y=0.12)  # headroom for the labels above the bars
         ax.yaxis.set_major_formatter(tick_formatter(ax.get_yticks()))
         interval = f", 95% bootstrap CI over {MIN_SEEDS}+ seeds" if has_ci.any() else ""
-        ax.set_ylabel(f"joules to target (J; mean{interval})")
+        ax.set_ylabel(f"joules to target (J; mean over the\nseeds that reached it{interval})", fontsize=9)
         sources = ", ".join(sorted(set(";".join(frame["energy_sources"]).split(";")) - {""}))
-        ax.set_title(f"{_panel_name(*keys)}\nenergy: {sources or 'none'}", fontsize=10)
+        target = targets.get(keys, "")
+        title = f"{_panel_name(*keys)}\nenergy: {sources or 'none'}" + (f"\n{target}" if target else "")
+        ax.set_title(title, fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
     return fig
 
