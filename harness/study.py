@@ -180,7 +180,9 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
             study = optuna.load_study(study_name=name, storage=storage)  # another worker was first
         else:
             # What optuna-dashboard and other Optuna tools call the objectives ("Objective 0" else).
-            study.set_metric_names(["accuracy", "energy_j"] if two else ["accuracy"])
+            with warnings.catch_warnings():  # experimental in Optuna since 3.2, and what the dashboard reads
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(["accuracy", "energy_j"] if two else ["accuracy"])
             study.set_user_attr("fingerprint", digest)
             study.set_user_attr("config", cfg.fingerprint())
             return study
