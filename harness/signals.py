@@ -13,12 +13,27 @@ in quick succession give one line, not a traceback from inside the clean-up.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_GRACE_S = 5.0  # how long a stopped command may take to clean up before it is made to leave
+
+
+def quiet_unraisable(*kinds: type[BaseException]) -> None:
+    """Where a signal handler's raise lands in a garbage-collection callback, the interpreter swallows
+    it and prints "Exception ignored in ..." with a traceback: not for our own stop signals, whose
+    one line is said elsewhere."""
+    default = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, kinds):
+            default(unraisable)
+
+    sys.unraisablehook = hook
 
 
 def ignore_further() -> None:
@@ -39,8 +54,14 @@ def stop_with_one_line(prog: str, message: str) -> None:
         name = signal.Signals(signum).name
         with contextlib.suppress(OSError, ValueError):  # a closed stderr: the exit status still says it
             print(f"{prog}: {name}: {message}", file=sys.stderr, flush=True)
+        # The raise lands wherever the main thread is; where that is a garbage-collection callback,
+        # the interpreter swallows it. Then the process leaves anyway, a moment later.
+        watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
         raise SystemExit(128 + signum)
 
     if threading.current_thread() is threading.main_thread():
+        quiet_unraisable(SystemExit)
         for sig in SIGNALS:
             signal.signal(sig, handler)

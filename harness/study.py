@@ -309,26 +309,59 @@ class _Stop(BaseException):
         self.signum = signum
 
 
+class _Signals:
+    """What ``_stoppable`` caught: the first signal's number (None: none yet)."""
+
+    pending: int | None = None
+    swallowed: bool = False  # its _Stop landed in a callback that swallowed it: raise it again
+
+    def check(self) -> None:
+        """Raise the caught signal as ``_Stop`` here, in the study's own code."""
+        if self.pending is not None:
+            raise _Stop(self.pending)
+
+
 @contextlib.contextmanager
-def _stoppable() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into ``_Stop`` for the duration of a study (main thread only)."""
+def _stoppable() -> Iterator[_Signals]:
+    """Turn SIGINT and SIGTERM into ``_Stop`` for the duration of a study (main thread only).
+
+    The handler's raise lands wherever the main thread is. While torch trains, that is often a
+    garbage-collection callback (SQLAlchemy's weak references), where the interpreter swallows it;
+    then the signal is sent again a moment later, to land in the study's own code, and ``check()``
+    raises it at the next safe point in any case. A second signal is ignored, so that it cannot
+    interrupt the clean-up of the first."""
+    caught = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield caught
         return
 
-    stopped = False
-
     def handler(signum: int, _frame: object) -> None:
-        nonlocal stopped
-        stopped = True
-        ignore_further()  # a second Ctrl-C must not interrupt the clean-up of the first
+        if caught.pending is not None and not caught.swallowed:
+            return
+        caught.pending, caught.swallowed = signum, False
         raise _Stop(signum)
 
+    default_hook = sys.unraisablehook
+
+    def swallowed(unraisable: sys.UnraisableHookArgs) -> None:
+        if not isinstance(unraisable.exc_value, _Stop):
+            default_hook(unraisable)
+            return
+        caught.swallowed = True
+        again = threading.Timer(0.01, os.kill, args=(os.getpid(), unraisable.exc_value.signum))
+        again.daemon = True
+        again.start()
+
+    sys.unraisablehook = swallowed
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield caught
+    except _Stop:
+        ignore_further()  # caught in the study's code: nothing may interrupt its clean-up now
+        raise
     finally:
-        if not stopped:
+        sys.unraisablehook = default_hook
+        if caught.pending is None:
             for sig, old in previous.items():
                 signal.signal(sig, old)
 
@@ -771,7 +804,7 @@ def _run_study(
         dynamic_ncols=True,
     )
     stopped = None
-    with lock, bar, _stoppable():
+    with lock, bar, _stoppable() as signals:
         while True:
             stopped = stop_reason(records, st)
             if stopped is not None and len(records) < st.rounds:
@@ -783,8 +816,11 @@ def _run_study(
                 _write_json(run_dir / STUDY_FILE, summary)
                 break
             try:
+                signals.check()
                 record = _run_round(session)
+                signals.check()  # a signal whose raise was swallowed: the round is recorded, stop here
             except _Stop as stop:
+                ignore_further()
                 signame = signal.Signals(stop.signum).name
                 kept = len(finished_records(study))
                 if session.current_round:
@@ -826,8 +862,9 @@ def _run_study(
             # The round summarise found best (the earliest on a tie).
             picked = next(r for r in records if r.round == result.best_round)
             try:
-                with _stoppable():
+                with _stoppable() as signals:
                     final = _final_evaluation(session, picked)
+                    signals.check()
                     study.set_user_attr(FINAL_ATTR, final)
             except _Stop as stop:
                 raise Interrupted(

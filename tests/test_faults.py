@@ -90,7 +90,9 @@ def test_a_journal_filled_to_the_last_byte_resumes_with_every_round_it_had(tmp_p
     assert "ended in a torn record" in again.stderr and "Traceback" not in again.stderr
     assert recorded_rounds(url) == list(range(1, 31))
     after = rows(tmp_path / "run" / "trials.csv")
-    assert [int(r["round"]) for r in after] == list(range(1, 31))
+    # Each round once; rows are in the order rounds finished, and the round the full disk interrupted
+    # may finish after the next one.
+    assert sorted(int(r["round"]) for r in after) == list(range(1, 31))
 
 
 @pytest.mark.slow
