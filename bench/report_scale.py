@@ -94,6 +94,9 @@ def measure(inputs: list[str], out: Path, plots: bool) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024  # kB on Linux
 
 
+HEADER = ["| studies | rows | input | plots | seconds | peak memory (MiB) |", "|---:|---:|---|---|---:|---:|"]
+
+
 def table(cases: list[tuple[int, str]], plots: bool = True) -> list[str]:
     """A Markdown table of (studies, input kind) cases, one harness-report process each."""
     lines = [
@@ -119,7 +122,8 @@ def main() -> None:
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args()
     cases = [(int(n), kind) for n in args.studies.split(",") for kind in args.kinds.split(",")]
-    print("\n".join(table(cases, plots=not args.no_plots)[:2]))
+    print("\n".join(HEADER))
+    table(cases, plots=not args.no_plots)  # prints each row as it is measured
 
 
 if __name__ == "__main__":
