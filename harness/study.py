@@ -717,6 +717,10 @@ def _with_storage_and_meter(
     storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
     try:
         meter = cfg.meter.build(meter_use(device))
+        if st.threads is None and "estimate" in meter.source and torch.get_num_threads() > 1:
+            # CPU seconds x watts bills every busy thread, spinning ones too: one thread keeps the
+            # estimate steady under other load (2.6x a quiet run's with two threads; bench/estimate_load.py).
+            torch.set_num_threads(1)
         try:
             rounds, stacking = backend(meter)
             with ActiveJobs() as jobs:

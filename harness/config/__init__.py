@@ -100,7 +100,10 @@ class StudySettings:
     storage: str = (
         "sqlite:///runs/optuna.db"  # where rounds are kept: sqlite:///, journal:/// or a database URL
     )
-    threads: int | None = None  # torch threads for this job (None: torch's default)
+    # torch threads for this job. None: 1 where the CPU's joules are the CPU-time estimate (it bills
+    # every busy thread, and spinning OpenMP threads made a round's estimate 2.6x under a competing load;
+    # docs/measurement.md), torch's default where a hardware counter measures them.
+    threads: int | None = None  # torch threads (None: 1 under the estimate, else torch's default)
     name: str | None = None  # None: derived from the configuration
     device: str = "cpu"  # cpu, cuda, or auto
     progress: bool = True  # a progress bar on a terminal, a line per round in a log
