@@ -1,7 +1,8 @@
 """How `harness-report` scales: wall time and peak memory over 1,000 and 10,000 synthetic studies.
 
 Each study is 64 rounds of a replay-like search (3 strategies, seeds 0..N/3, 4 cells), written as one
-Parquet file of rows or as one trials.csv folder per study. The report runs as a user runs it, in its
+Parquet file of rows, as one trials.csv folder per study, or as one SQLite Optuna storage holding
+every study (``storage``; its writing is not timed). The report runs as a user runs it, in its
 own process, with plots; peak memory is that process's maximum resident set.
 
     .venv/bin/python bench/report_scale.py [--studies 1000,10000] [--kinds parquet,csv] [--no-plots]
@@ -68,7 +69,44 @@ def synthetic_rows(studies: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def write_storage(rows: pd.DataFrame, where: Path) -> str:
+    """The rows as the harness records them: one Optuna study per study in one SQLite file, each
+    round a finished trial carrying its record."""
+    import optuna
+
+    from harness.records import RECORD_ATTR, TrialRecord
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{where / 'studies.db'}"
+    storage = optuna.storages.RDBStorage(url)
+    space = {n: optuna.distributions.FloatDistribution(0.0, 1.0) for n in ("lr", "beta1", "beta2")}
+    for study_name, study_rows in rows.groupby("study", sort=False):
+        study = optuna.create_study(study_name=str(study_name), storage=storage, direction="maximize")
+        trials = []
+        for r in study_rows.itertuples(index=False):
+            record = TrialRecord(
+                study=r.study, dataset=r.dataset, model=r.model, strategy=r.strategy, space=r.space,
+                seed=int(r.seed), round=int(r.round), status=r.status, accuracy=float(r.accuracy),
+                accuracy_std=None, energy_j=float(r.energy_j), energy_source=r.energy_source,
+                duration_s=float(r.duration_s), train_s=0.0, eval_s=0.0, suggest_s=0.0,
+                samples_per_s=None, repetitions=2, suggest_j=float(r.suggest_j),
+            )  # fmt: skip
+            params = {"lr": r.p_lr / 0.1, "beta1": r.p_beta1, "beta2": r.p_beta2}
+            trials.append(
+                optuna.trial.create_trial(
+                    value=float(r.accuracy),
+                    params=params,
+                    distributions=space,
+                    user_attrs={RECORD_ATTR: record.to_attrs(), "round": int(r.round)},
+                )
+            )
+        study.add_trials(trials)
+    return url
+
+
 def write_input(rows: pd.DataFrame, kind: str, where: Path) -> list[str]:
+    if kind == "storage":
+        return [write_storage(rows, where)]
     if kind == "parquet":
         path = where / "trials.parquet"
         rows.to_parquet(path, index=False)
