@@ -69,30 +69,20 @@ class FileDatasetConfig(DatasetConfig):
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("fashion_mnist", "cifar10")
 
+    def _source(self) -> dict[str, Any]:
+        """Where the distribution files come from: what loading and fetching them both take."""
+        return {"url": self.url, "download": self.download, "checksums": self.checksums}
+
     def load(self, *, progress: bool = True) -> Dataset:
         from harness.data.load import load_files
 
-        data = load_files(
-            self.name,
-            self.root,
-            url=self.url,
-            download=self.download,
-            checksums=self.checksums,
-            progress=progress,
-        )
+        data = load_files(self.name, self.root, progress=progress, **self._source())
         return data.subset(self.train_size, self.test_size)
 
     def fetch(self, *, progress: bool = True) -> None:
         from harness.data.load import fetch_files
 
-        fetch_files(
-            self.name,
-            self.root,
-            url=self.url,
-            download=self.download,
-            checksums=self.checksums,
-            progress=progress,
-        )
+        fetch_files(self.name, self.root, progress=progress, **self._source())
 
 
 @dataclasses.dataclass

@@ -75,6 +75,36 @@ def _assemble(open_member: Callable[[str], IO[bytes]]) -> Dataset:
     return Dataset("cifar10", train_x, train_y, test_x, test_y, classes=10)
 
 
+def _sums(checksums: Mapping[str, Sequence[str]] | None) -> Mapping[str, Sequence[str]]:
+    # Checksums given for some files replace those; the others keep the published ones.
+    return {**CHECKSUMS, **dict(checksums)} if checksums is not None else CHECKSUMS
+
+
+def fetch_cifar10(
+    root: Path,
+    *,
+    url: str | None,
+    download: bool,
+    checksums: Mapping[str, Sequence[str]] | None,
+    progress: bool = True,
+) -> tuple[Path, bool]:
+    """Where the data is, and whether it is the extracted batches (else the verified archive,
+    downloaded into ``root`` if needed)."""
+    extracted = find((*TRAIN, TEST), [root / FOLDER])
+    if extracted is not None:
+        return extracted, True
+    found = ensure(
+        (ARCHIVE,),
+        _sums(checksums),
+        root=root,
+        url=url or URL,
+        allow_download=download,
+        what="cifar10",
+        progress=progress,
+    )
+    return found, False
+
+
 def load_cifar10(
     root: Path,
     *,
@@ -83,22 +113,12 @@ def load_cifar10(
     checksums: Mapping[str, Sequence[str]] | None,
     progress: bool = True,
 ) -> Dataset:
-    # Checksums given for some files replace those; the others keep the published ones.
-    sums = {**CHECKSUMS, **dict(checksums)} if checksums is not None else CHECKSUMS
-    extracted = find((*TRAIN, TEST), [root / FOLDER])
-    if extracted is not None:
+    found, extracted = fetch_cifar10(root, url=url, download=download, checksums=checksums, progress=progress)
+    if extracted:
+        sums = _sums(checksums)
         for name in (*TRAIN, TEST):
-            verify(extracted / name, sums[name])
-        return _assemble(lambda name: (extracted / name).open("rb"))
-    found = ensure(
-        (ARCHIVE,),
-        sums,
-        root=root,
-        url=url or URL,
-        allow_download=download,
-        what="cifar10",
-        progress=progress,
-    )
+            verify(found / name, sums[name])
+        return _assemble(lambda name: (found / name).open("rb"))
     try:
         with tarfile.open(found / ARCHIVE, "r:gz") as tar:
 

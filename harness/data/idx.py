@@ -56,17 +56,18 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def load_fashion_mnist(
+def fetch_fashion_mnist(
     root: Path,
     *,
     url: str | None,
     download: bool,
     checksums: Mapping[str, Sequence[str]] | None,
     progress: bool = True,
-) -> Dataset:
+) -> Path:
+    """The directory holding verified copies of the four files (downloaded into ``root`` if needed)."""
     # Checksums given for some files replace those; the others keep the published ones.
     sums = {**CHECKSUMS, **dict(checksums)} if checksums is not None else CHECKSUMS
-    found = ensure(
+    return ensure(
         FILES,
         sums,
         root=root,
@@ -76,6 +77,17 @@ def load_fashion_mnist(
         what="fashion_mnist",
         progress=progress,
     )
+
+
+def load_fashion_mnist(
+    root: Path,
+    *,
+    url: str | None,
+    download: bool,
+    checksums: Mapping[str, Sequence[str]] | None,
+    progress: bool = True,
+) -> Dataset:
+    found = fetch_fashion_mnist(root, url=url, download=download, checksums=checksums, progress=progress)
     arrays = [read_idx(found / name) for name in FILES]
     train_x, train_y, test_x, test_y = arrays
     for images, labels, split in ((train_x, train_y, "train"), (test_x, test_y, "t10k")):

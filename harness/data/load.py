@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.base import Dataset
-from harness.data.cifar import load_cifar10
-from harness.data.idx import load_fashion_mnist
+from harness.data.cifar import fetch_cifar10, load_cifar10
+from harness.data.idx import fetch_fashion_mnist, load_fashion_mnist
 from harness.errors import DataError
 
 DIGITS_TEST_FRACTION = 0.2
-# Data sets read from distribution files: loader and default directory.
+# Data sets read from distribution files: loader, fetcher (the files, not read) and default directory.
 FILE_LOADERS = {
-    "fashion_mnist": (load_fashion_mnist, "data/fashion_mnist"),
-    "cifar10": (load_cifar10, "data/cifar10"),
+    "fashion_mnist": (load_fashion_mnist, fetch_fashion_mnist, "data/fashion_mnist"),
+    "cifar10": (load_cifar10, fetch_cifar10, "data/cifar10"),
 }
 
 
@@ -44,6 +44,14 @@ def load_digits(seed: int) -> Dataset:
     return Dataset("digits", images[train], labels[train], images[test], labels[test], classes=10)
 
 
+def _files(
+    name: str, root: str | None, checksums: Mapping[str, str] | None
+) -> tuple[Path, Mapping[str, tuple[str, ...]] | None]:
+    """A file data set's directory (None: its default) and checksums as its format module takes them."""
+    sums = {k: (v,) for k, v in checksums.items()} if checksums is not None else None
+    return Path(root or FILE_LOADERS[name][2]), sums
+
+
 def load_files(
     name: str,
     root: str | None,
@@ -55,9 +63,8 @@ def load_files(
 ) -> Dataset:
     """A data set read from its distribution files (fashion_mnist, cifar10) in ``root`` (None: its
     default directory); ``checksums`` maps a file name to its md5 (None: the official sums)."""
-    loader, default_root = FILE_LOADERS[name]
-    sums = {k: (v,) for k, v in checksums.items()} if checksums is not None else None
-    return loader(Path(root or default_root), url=url, download=download, checksums=sums, progress=progress)
+    where, sums = _files(name, root, checksums)
+    return FILE_LOADERS[name][0](where, url=url, download=download, checksums=sums, progress=progress)
 
 
 def fetch_files(
@@ -71,30 +78,5 @@ def fetch_files(
 ) -> None:
     """Make sure a file data set's distribution files are there (downloading them where allowed),
     without reading them: a sweep checks this once per data set before any job runs."""
-    from harness.data import cifar, idx
-    from harness.data.files import ensure, find
-
-    _, default_root = FILE_LOADERS[name]
-    where = Path(root or default_root)
-    given = {k: (v,) for k, v in checksums.items()} if checksums is not None else {}
-    if name == "fashion_mnist":
-        ensure(
-            idx.FILES,
-            {**idx.CHECKSUMS, **given},
-            root=where,
-            extra_dirs=[idx.DEBIAN_DIR],
-            url=url or idx.URL,
-            allow_download=download,
-            what=name,
-            progress=progress,
-        )
-    elif find((*cifar.TRAIN, cifar.TEST), [where / cifar.FOLDER]) is None:
-        ensure(
-            (cifar.ARCHIVE,),
-            {**cifar.CHECKSUMS, **given},
-            root=where,
-            url=url or cifar.URL,
-            allow_download=download,
-            what=name,
-            progress=progress,
-        )
+    where, sums = _files(name, root, checksums)
+    FILE_LOADERS[name][1](where, url=url, download=download, checksums=sums, progress=progress)
