@@ -36,6 +36,19 @@ MAX_ROUND_J = 1e12
 STUDY_KEY = ["origin", "machine", "study"]
 
 
+def study_slices(trials: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows ordered study by study (in order of each study's first row) and by round within
+    each, with each study's [start, end) row positions: whole-table arrays sliced per study, instead
+    of a DataFrame per study (a report of thousands of studies spends its time there otherwise)."""
+    codes = trials.groupby(STUDY_KEY, sort=False).ngroup().to_numpy()
+    order = np.lexsort((trials["round"].to_numpy(), codes))
+    ordered = trials.iloc[order].reset_index(drop=True)
+    codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], int)
+    ends = np.r_[starts[1:], len(codes)].astype(int)
+    return ordered, starts, ends
+
+
 @dataclass
 class Loaded:
     trials: pd.DataFrame

@@ -21,7 +21,7 @@ from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
 from harness.atomic import replacing
 from harness.report.anytime import best_so_far
-from harness.report.load import STUDY_KEY
+from harness.report.load import STUDY_KEY, study_slices
 from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
 
@@ -112,8 +112,6 @@ def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 def seed_curves(frame: pd.DataFrame, x_column: str, grid: np.ndarray) -> np.ndarray:
     """One row per seed on ``grid``, each carried forward to the common end; columns where a seed has
     not started yet are dropped to NaN for every seed, so a median is always over all n seeds."""
-    from harness.report.anytime import study_slices
-
     curves = []
     t, starts, ends = study_slices(frame.sort_values(STUDY_KEY, kind="stable"))
     x_all, y_all = t[x_column].to_numpy(float), t["best_so_far"].to_numpy(float)
@@ -224,8 +222,6 @@ def energy_noise_note(frame: pd.DataFrame) -> str:
     """How much a round's joules vary between rounds of one study, as a median coefficient of variation
     over the studies: differences along the energy axis within that band are the meter's noise and the
     machine's, not the configuration's (every round of a study trains the same network)."""
-    from harness.report.anytime import study_slices
-
     cvs = []
     ordered, starts, ends = study_slices(frame.sort_values(STUDY_KEY, kind="stable"))
     energy = ordered["energy_j"].to_numpy(float)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.report.load import STUDY_KEY
+from harness.report.load import STUDY_KEY, study_slices
 from harness.report.metrics import (
     DEFAULT_CARBON_G_PER_KWH,
     JOULES_PER_KWH,
@@ -102,8 +102,6 @@ def _energy_through(rounds: np.ndarray, energy: np.ndarray, round_no: float) -> 
 
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     """One row per study (summary.csv): whole-table arrays sliced study by study."""
-    from harness.report.anytime import study_slices
-
     ordered, starts, ends = study_slices(trials.sort_values(STUDY_KEY, kind="stable"))
     rounds_all = ordered["round"].to_numpy(float)
     accuracy_all = ordered["accuracy"].to_numpy(float)
