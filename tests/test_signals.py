@@ -108,7 +108,10 @@ def test_a_signal_while_the_command_starts_is_one_line_and_the_shells_status(
         tmp_path,
         "harness",
         *TINY,
-        "study.rounds=2",
+        # Far more than can finish on any machine before the signal: whether it lands in the start-up
+        # or, on a fast machine, in a round, it is one line and the shell's status; never a clean exit.
+        f"study.rounds={ROUNDS}",
+        "study.epochs=40",
         f"study.storage=sqlite:///{tmp_path}/o.db",
         f"hydra.run.dir={tmp_path}/run",
     )
@@ -179,7 +182,11 @@ def test_a_signal_stops_the_report_in_one_line_and_leaves_no_partial_file(tmp_pa
     ).to_csv(tmp_path / "trials.csv", index=False)
     out = tmp_path / "report"
     proc = _start(tmp_path, "harness-report", str(tmp_path / "trials.csv"), "--out", str(out))
-    time.sleep(2.0)
+    # The tables are written first; the figures of 600 studies take seconds more: signal in between,
+    # on the event, not after a guess at how long loading takes.
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "summary.csv").exists() and proc.poll() is None:
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     line = _one_line(proc, 130)
     assert line.startswith("harness-report: SIGINT: stopped; ")
