@@ -149,6 +149,17 @@ def counter_period_s(nvml: Any, handle: Any, probe_s: float = 0.3) -> float | No
     return gaps[len(gaps) // 2]
 
 
+def power_w(nvml: Any, gpu: Gpu) -> float | None:
+    """The GPU's power now, in watts: the instant field where the driver has it, else the plain (on
+    Ampere and newer, 1-s averaged) reading; None when NVML fails to answer."""
+    try:
+        if gpu.instant_power and (watts := instant_power_w(nvml, gpu.handle)) is not None:
+            return watts
+        return float(nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
+    except nvml.NVMLError:
+        return None
+
+
 class _PowerPoller:
     """Polls the power of the counter-less GPUs through a window and integrates it over exactly the
     window's span: the trapezoid rule between samples, with power interpolated at the window's start
@@ -164,15 +175,10 @@ class _PowerPoller:
         self.thread.start()
 
     def _power_w(self, gpu: Gpu) -> float | None:
-        try:
-            if gpu.instant_power:
-                watts = instant_power_w(self.nvml, gpu.handle)
-                if watts is not None:
-                    return watts
-            return float(self.nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
-        except self.nvml.NVMLError:
+        watts = power_w(self.nvml, gpu)
+        if watts is None:
             self.errors += 1
-            return None
+        return watts
 
     def sample(self) -> None:
         for i, gpu in enumerate(self.gpus):
@@ -319,14 +325,6 @@ class NvmlMeter(Meter):
     def _settle(self) -> None:
         self.synchronize()
 
-    def _power_now_w(self, gpu: Gpu) -> float | None:
-        try:
-            if gpu.instant_power and (watts := instant_power_w(self.nvml, gpu.handle)) is not None:
-                return watts
-            return float(self.nvml.nvmlDeviceGetPowerUsage(gpu.handle)) / 1000.0
-        except self.nvml.NVMLError:
-            return None
-
     def _end(
         self, token: tuple[list[int | None] | str, _PowerPoller | None, int], duration_s: float
     ) -> Measurement:
@@ -382,7 +380,7 @@ class NvmlMeter(Meter):
             if duration_s < period:
                 # Shorter than the counter's update period: it moved by 0 or a whole period. The
                 # power at the window's end times its length is the reading, labelled as such.
-                watts = self._power_now_w(gpu)
+                watts = power_w(self.nvml, gpu)
                 if watts is None:
                     return Measurement(
                         None,
