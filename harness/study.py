@@ -808,54 +808,55 @@ def _run_study(
         dynamic_ncols=True,
     )
     stopped = None
-    with lock, bar, _stoppable() as signals:
-        while True:
-            stopped = stop_reason(records, st)
-            if stopped is not None and len(records) < st.rounds:
-                print(
-                    f"{name}: stopped after {len(records)} of {st.rounds} rounds: {stopped}", file=sys.stderr
-                )
-                study.set_user_attr("stopped", {"rounds": len(records), "reason": stopped})
-                summary["stopped"] = {"rounds": len(records), "reason": stopped}
-                _write_json(run_dir / STUDY_FILE, summary)
-                break
-            try:
+    # A signal may land anywhere in the loop (the stop rule, the trials.csv append, the summary), not
+    # only inside a round: every _Stop from it ends here.
+    try:
+        with lock, bar, _stoppable() as signals:
+            while True:
+                stopped = stop_reason(records, st)
+                if stopped is not None and len(records) < st.rounds:
+                    print(
+                        f"{name}: stopped after {len(records)} of {st.rounds} rounds: {stopped}",
+                        file=sys.stderr,
+                    )
+                    study.set_user_attr("stopped", {"rounds": len(records), "reason": stopped})
+                    summary["stopped"] = {"rounds": len(records), "reason": stopped}
+                    _write_json(run_dir / STUDY_FILE, summary)
+                    break
                 signals.check()
                 record = _run_round(session)
                 signals.check()  # a signal whose raise was swallowed: the round is recorded, stop here
-            except _Stop as stop:
-                ignore_further()
-                signame = signal.Signals(stop.signum).name
-                kept = len(finished_records(study))
-                if session.current_round:
-                    where = f"in round {session.current_round} of {st.rounds}"
-                    resume = f"resume from round {session.current_round}"
-                else:  # between rounds: the last one is recorded, the next not yet begun
-                    where, resume = f"between rounds ({kept} of {st.rounds} done)", "resume"
-                raise Interrupted(
-                    f"{signame}: stopped {name} {where}; {kept} rounds are kept, run the same command to "
-                    f"{resume}",
-                    128 + stop.signum,
-                ) from None
-            if record is None:
-                if len(finished_records(study)) >= st.rounds:
-                    break
-                continue  # this worker's training lost its round to another worker: claim another
-            writer.append(record)
-            records = finished_records(study)  # every worker's rounds so far
-            _check_failures(name, records, st.max_failures)
-            result = summarise(name, records, run_dir)
-            best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
-            joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
-            bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
-            bar.update(min(len(records), st.rounds) - bar.n)
-            if st.progress and not terminal:
-                print(
-                    f"{name}: round {record.round}/{st.rounds}, best {best}, {joules} J "
-                    f"({record.energy_source})",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if record is None:
+                    if len(finished_records(study)) >= st.rounds:
+                        break
+                    continue  # this worker's training lost its round to another worker: claim another
+                writer.append(record)
+                records = finished_records(study)  # every worker's rounds so far
+                _check_failures(name, records, st.max_failures)
+                result = summarise(name, records, run_dir)
+                best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
+                joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
+                bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
+                bar.update(min(len(records), st.rounds) - bar.n)
+                if st.progress and not terminal:
+                    print(
+                        f"{name}: round {record.round}/{st.rounds}, best {best}, {joules} J "
+                        f"({record.energy_source})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    except _Stop as stop:
+        signame = signal.Signals(stop.signum).name
+        kept = len(finished_records(study))
+        if session.current_round:
+            where = f"in round {session.current_round} of {st.rounds}"
+            resume = f"resume from round {session.current_round}"
+        else:  # between rounds: the last one is recorded, the next not yet begun
+            where, resume = f"between rounds ({kept} of {st.rounds} done)", "resume"
+        raise Interrupted(
+            f"{signame}: stopped {name} {where}; {kept} rounds are kept, run the same command to {resume}",
+            128 + stop.signum,
+        ) from None
     records = finished_records(study)
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)
