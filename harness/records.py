@@ -40,6 +40,9 @@ COLUMNS = (
     "energy_source",
     "energy_net_j",
     "shared_counters",
+    "contended",
+    "others_cores",
+    "steal_frac",
     "energy_note",
     "gpu_j",
     "cpu_j",
@@ -86,6 +89,11 @@ class TrialRecord:
     reason: str = ""
     energy_net_j: float | None = None  # energy_j minus the idle baseline power x window duration
     shared_counters: bool = False  # another job was metering on this machine during the round
+    # Other processes' CPU use (mean cores) and the hypervisor's steal over the round's window, and
+    # whether either reached the contention threshold (harness/energy/load.py); empty when unknown.
+    contended: bool | None = None
+    others_cores: float | None = None
+    steal_frac: float | None = None
     energy_note: str = ""  # why energy_j is empty, when it is
     gpu_j: float | None = None
     cpu_j: float | None = None

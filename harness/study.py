@@ -533,6 +533,9 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         energy_net_j=net_j,
         # Another harness job metering on this machine, or another process on the metered GPU.
         shared_counters=bool(concurrent or m.others) and machine_wide,
+        contended=m.load.contended if m.load else None,
+        others_cores=m.load.others_cores if m.load else None,
+        steal_frac=m.load.steal if m.load else None,
         energy_note=m.note,
         gpu_j=m.parts_j.get("gpu"),
         cpu_j=m.parts_j.get("cpu"),

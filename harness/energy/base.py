@@ -6,8 +6,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from harness.energy.load import Load, LoadProbe
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Measurement:
     # Other processes seen on the metered device at the window's edges (NVML's process list): their
     # work is in a device-wide counter too.
     others: int = 0
+    # The machine's load over the window (other processes' CPU, steal); None where not known.
+    load: Load | None = None
 
     @staticmethod
     def combine(parts: list[Measurement], duration_s: float) -> Measurement:
@@ -65,10 +69,12 @@ class Meter(ABC):
     """A source of joules. Subclasses implement ``_begin`` and ``_end``; the base times the window."""
 
     source: str = "none"
+    probe: LoadProbe = LoadProbe()  # the machine's load at each window's edges
 
     @contextmanager
     def window(self) -> Iterator[Window]:
         token = self._begin()
+        before = self.probe.sample()
         start = time.perf_counter()
         handle = Window(self, token, start)
         try:
@@ -78,7 +84,8 @@ class Meter(ABC):
             # before the clock stops, so the joules and the seconds cover the same span.
             self._settle()
             duration_s = time.perf_counter() - start
-            handle.measurement = self._end(token, duration_s)
+            load = self.probe.between(before, self.probe.sample(), duration_s)
+            handle.measurement = replace(self._end(token, duration_s), load=load)
 
     @abstractmethod
     def _begin(self) -> Any: ...

@@ -7,16 +7,8 @@ wait policy are recorded with every study that uses it.
 
 from __future__ import annotations
 
-import resource
-
 from harness.energy.base import Measurement, Meter
-
-
-def process_cpu_s() -> float:
-    """User + system CPU seconds of this process and its waited-for children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+from harness.energy.load import process_cpu_s
 
 
 class EstimateMeter(Meter):

@@ -33,6 +33,7 @@ from harness.report.reduce import (
     pareto_rounds,
     reduce_strategies,
     reduce_studies,
+    truthy,
 )
 
 
@@ -224,6 +225,15 @@ def report(args: argparse.Namespace) -> int:
             f"{shared} round(s) were metered while other jobs ran on this machine: their hardware "
             "counters include the other jobs' energy (column shared_counter_rounds)."
         )
+    if "contended" in loaded.trials:
+        contended = truthy(loaded.trials["contended"])
+        if contended.any():
+            studies = loaded.trials.loc[contended, "study"].nunique()
+            notes.append(
+                f"{int(contended.sum())} round(s) in {studies} studies were measured while other processes "
+                "kept the machine busy (trials.csv: contended, others_cores, steal_frac): their joules "
+                "and seconds are not those of a quiet machine."
+            )
     below = int(summary.get("gqi_below_1kwh", pd.Series(dtype=bool)).sum())
     if below:
         notes.append(

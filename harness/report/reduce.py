@@ -50,7 +50,7 @@ class Definitions:
     table_optima: dict[str, float] | None = None
 
 
-def _true(column: pd.Series | None) -> pd.Series:
+def truthy(column: pd.Series | None) -> pd.Series:
     """A boolean column read back from CSV ("True"/"False"), absent meaning False."""
     if column is None:
         return pd.Series(dtype=bool)
@@ -115,7 +115,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     ).to_numpy(float)
     status_all = ordered["status"].to_numpy()
     source_all = ordered["energy_source"].to_numpy()
-    shared_all = _true(ordered.get("shared_counters")).to_numpy() if "shared_counters" in ordered else None
+    shared_all = truthy(ordered.get("shared_counters")).to_numpy() if "shared_counters" in ordered else None
     table_all = ordered["table"].to_numpy() if "table" in ordered else None
     first_rows = ordered.iloc[starts]
     rows = []
