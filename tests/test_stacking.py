@@ -229,6 +229,26 @@ def test_auto_stacks_what_fits_the_cache_and_says_why(monkeypatch):
     assert off.stack == 1
 
 
+def test_on_a_gpu_auto_stacks_what_fits_the_memory_cap_whatever_the_cpu_cache(monkeypatch):
+    """The stacking decision on CUDA, run on a CPU: tensors on PyTorch's meta device (shapes, no
+    storage) stand in for a GPU's; only the tensors' device type reaches plan_stacking."""
+    cpu = tiny_data()
+    tensors = {f.name: getattr(cpu, f.name) for f in dataclasses.fields(cpu)}
+    data = dataclasses.replace(
+        cpu, **{name: t.to("meta") for name, t in tensors.items() if isinstance(t, torch.Tensor)}
+    )
+    assert data.train_x.device.type == "meta"
+    monkeypatch.setattr(train, "last_level_cache_bytes", lambda: 1024)  # a CPU cache that fits nothing
+    spec = make("model", "dense_poly")
+    plan = plan_stacking(spec, data, repetitions=8, batch_size=32, setting="auto", memory_mb=768)
+    assert plan.stack == 8 and plan.why.startswith("auto: 8 repetitions together")
+    per_copy_mb = bytes_per_copy(spec, data, 32) / 2**20
+    capped = plan_stacking(
+        spec, data, repetitions=8, batch_size=32, setting="auto", memory_mb=3 * per_copy_mb
+    )
+    assert capped.stack == 3 and "study.stack_memory_mb" in capped.why  # the cap, not the cache
+
+
 def test_the_last_level_cache_is_read_from_sysfs(tmp_path):
     for index, level, size in (("index0", 1, "32K"), ("index2", 2, "1024K"), ("index3", 3, "32768K")):
         (tmp_path / index).mkdir()
