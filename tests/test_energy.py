@@ -472,6 +472,28 @@ def test_polling_reads_the_instant_power_field_where_the_driver_has_it(
     meter.close()
 
 
+@pytest.mark.parametrize("instant", [True, False], ids=["instant field", "1-s average only"])
+def test_a_power_step_at_the_window_s_start_is_read_at_once_through_the_instant_field(
+    nvml, monkeypatch, instant
+):
+    """Power jumps from 50 W to 250 W as the window opens. The instant field follows it; the 1-s
+    average climbs over a second, so a 0.6-s window integrated from it reads under half the truth."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    step = time.perf_counter() - fake_nvml._T0
+    nvml.DEVICES[1].update(power_at=lambda t: 250.0 if t >= step else 50.0, instant=instant)
+    meter = NvmlMeter([0], poll_interval_s=0.01)
+    with meter.window() as window:
+        time.sleep(0.6)
+    m = window.measurement
+    truth = 250.0 * m.duration_s
+    if instant:
+        assert m.energy_j == pytest.approx(truth, rel=0.05)
+    else:  # what reading the average alone gives: labelled as the average field, and far under
+        assert meter.describe()["gpu_power_field"] == ["average"]
+        assert m.energy_j < 0.6 * truth
+    meter.close()
+
+
 def test_an_nvml_error_opening_the_gpus_is_one_line_for_nvml_and_a_fallback_for_auto(nvml, monkeypatch, tree):
     """CUDA accepts a shortened UUID or a MIG-... entry that NVML does not know ("Not Found")."""
     from harness.energy.select import auto_meter

@@ -4,7 +4,10 @@ Configure ``DEVICES`` before use: each a dict with name, uuid, power_w, counter 
 have the total-energy counter) and limit_w. Energy and power follow the wall clock. Optional, to
 behave as real boards do: ``update_ms`` (the counter advances in steps, every so many milliseconds,
 as real counters do), ``lost`` (every read raises NVMLError "GPU is lost", as after a driver fault),
-``mig`` (MIG mode on) with ``mig_devices`` (the instances' dicts: name, uuid).
+``mig`` (MIG mode on) with ``mig_devices`` (the instances' dicts: name, uuid), and ``power_at`` (a
+function of the seconds since the module loaded, giving watts: the instant power field reads it, and
+the plain power reading is its average over the last second, as on Ampere and newer boards; set
+``instant`` False for a driver without the instant field; such a device has no energy counter).
 """
 
 from __future__ import annotations
@@ -135,9 +138,16 @@ def nvmlDeviceGetMigDeviceHandleByIndex(handle: dict[str, Any], index: int) -> d
     return devices[index]
 
 
+def _now() -> float:
+    return time.perf_counter() - _T0
+
+
 def nvmlDeviceGetPowerUsage(handle: dict[str, Any]) -> int:
     _check()
     _lost(handle)
+    if "power_at" in handle:  # the documented 1-s average: it lags a change by about half a second
+        now = _now()
+        return int(sum(handle["power_at"](now - k / 100) for k in range(100)) / 100 * 1000)
     return int(handle["power_w"] * 1000)
 
 
@@ -167,7 +177,9 @@ def nvmlDeviceGetFieldValues(handle: dict[str, Any], field_ids: list[int]) -> li
     _check()
     out = []
     for field in field_ids:
-        if field == NVML_FI_DEV_POWER_INSTANT and "instant_w" in handle:
+        if field == NVML_FI_DEV_POWER_INSTANT and "power_at" in handle and handle.get("instant", True):
+            out.append(_FieldValue(NVML_SUCCESS, int(handle["power_at"](_now()) * 1000)))
+        elif field == NVML_FI_DEV_POWER_INSTANT and "instant_w" in handle:
             out.append(_FieldValue(NVML_SUCCESS, int(handle["instant_w"] * 1000)))
         else:
             out.append(_FieldValue(NVML_ERROR_NOT_SUPPORTED))
