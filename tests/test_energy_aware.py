@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 
 import optuna
@@ -90,6 +91,13 @@ def test_a_pruned_study_counts_the_pruned_rounds_energy_and_never_their_accuracy
     states = {t.user_attrs["round"]: t.state for t in trials if "record" in t.user_attrs}
     assert {states[int(r["round"])] for r in pruned} == {optuna.trial.TrialState.PRUNED}
     assert all(t.intermediate_values for t in trials if t.state == optuna.trial.TrialState.PRUNED)
+    # Optuna (and optuna-dashboard) show a pruned trial's last reported value: the same validation
+    # accuracy trials.csv's reason gives, never the test accuracy that the round did not reach.
+    by_round = {t.user_attrs["round"]: t for t in trials if "record" in t.user_attrs}
+    for r in pruned:
+        said = float(re.search(r"validation accuracy ([0-9.]+)", r["reason"]).group(1))
+        assert by_round[int(r["round"])].value == pytest.approx(said, abs=5e-5)
+        assert by_round[int(r["round"])].user_attrs["accuracy_std"] is None
 
     loaded = load([str(tmp_path / "run")])
     # The pruner is how the strategy searches, not another cell: compared beside unpruned strategies.
