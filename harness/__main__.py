@@ -201,27 +201,29 @@ def app(cfg: DictConfig) -> float | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from harness import study, sweep
+    from harness.joblog import to_job_log
 
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     sweep.clear_failed(job_dir)
-    try:
-        config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-        result = study.run(config, job_dir)
-    except Interrupted as exc:
-        print(f"harness: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except (HarnessError, OSError, SQLAlchemyError, StorageInternalError) as exc:
-        if not multirun:
-            fail(one_line(exc))
-        _job_failed(job_dir, one_line(exc))
-        return None
-    except Exception as exc:
-        if not multirun:
-            raise  # a defect of the harness: its traceback is what a report needs
-        _job_failed(job_dir, f"{type(exc).__name__}: {str(exc).strip()}")
-        return None
+    with to_job_log():  # what the job prints also goes to <job dir>/<job name>.log
+        try:
+            config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+            result = study.run(config, job_dir)
+        except Interrupted as exc:
+            print(f"harness: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except (HarnessError, OSError, SQLAlchemyError, StorageInternalError) as exc:
+            if not multirun:
+                fail(one_line(exc))
+            _job_failed(job_dir, one_line(exc))
+            return None
+        except Exception as exc:
+            if not multirun:
+                raise  # a defect of the harness: its traceback is what a report needs
+            _job_failed(job_dir, f"{type(exc).__name__}: {str(exc).strip()}")
+            return None
     return result.best_accuracy
 
 

@@ -185,6 +185,11 @@ def test_progress_in_a_log_file_is_one_plain_line_per_round(tmp_path):
     assert "\r" not in out.stderr
     rounds = [line for line in out.stderr.splitlines() if ": round " in line]
     assert [line.split(": round ")[1].split(",")[0] for line in rounds] == ["1/3", "2/3", "3/3"]
+    # Hydra's job log has what the job said, each line once: the rounds (stderr) and the result (stdout).
+    log = (tmp_path / "run" / "harness.log").read_text()
+    for line in [*rounds, out.stdout.strip().splitlines()[-1]]:
+        assert log.count(line) == 1, (line, log)
+    assert "[WARNING] - " + rounds[0] in log
 
 
 @pytest.mark.parametrize(

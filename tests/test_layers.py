@@ -28,6 +28,7 @@ ALLOWED = {
     "workers": {"records", "energy"},
     "storage": {"workers"},
     "sweep": set(),
+    "joblog": set(),
     # The round seam: a round trained live (rounds) or looked up in a table (replay).
     "rounds": {"config", "energy", "search", "train"},
     "replay": {"config", "energy", "search", "train", "rounds"},
@@ -46,7 +47,7 @@ ALLOWED = {
         "workers",
         "atomic",
     },
-    "__main__": {"config", "study", "storage", "sweep"},
+    "__main__": {"config", "study", "storage", "sweep", "joblog"},
     # harness-table, an entry point like __main__: a table build is a study, exported from storage.
     "table": {"atomic", "config", "records", "rounds", "replay", "storage", "study", "workers"},
 }

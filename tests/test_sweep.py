@@ -59,6 +59,9 @@ def test_a_job_failing_mid_sweep_is_listed_and_the_other_jobs_run(tmp_path):
     assert all(line.strip().startswith(str(tmp_path / "sweep" / "custom.load-")) for line in listed)
     assert all("data/gone.npz: No such file or directory" in line for line in listed)
     assert "Traceback" not in out.stderr
+    # Each failed job's error is in its own Hydra job log as well as on the terminal.
+    logged = [p for p in (tmp_path / "sweep").rglob("harness.log") if "the sweep goes on" in p.read_text()]
+    assert len(logged) == 2 and all("data/gone.npz: No such file" in p.read_text() for p in logged)
 
 
 def test_a_sweep_over_data_that_is_not_there_stops_up_front_in_one_line_leaving_nothing(tmp_path):
