@@ -558,7 +558,7 @@ def test_no_interval_is_claimed_below_five_seeds(tmp_path):
         load([write(f, tmp_path / f"{i}.csv") for i, f in enumerate(frames)]).trials, Definitions()
     )
     fig = joules_to_target_figure(reduce_strategies(summary))
-    label = fig.axes[0].get_ylabel()
+    label = fig.axes[0].get_xlabel()
     assert "CI" not in label and "mean" in label
 
 

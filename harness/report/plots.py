@@ -7,6 +7,7 @@ energy source is named in every panel title, so an estimate is never mistaken fo
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, StrMethodFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter, StrMethodFormatter
 
 from harness.atomic import replacing
 from harness.report.anytime import best_so_far
@@ -57,6 +58,49 @@ def _line_style(strategy: str) -> str:
     return "--" if "+" in strategy else "-"
 
 
+MARKERS = "osD^vPX<>*"
+MARKS_PER_CURVE = 8
+
+
+def _marks(strategy: str, points: int) -> dict[str, object]:
+    """A marker shape of its own per strategy, placed at points shifted per strategy: curves that
+    coincide (random and a Bayesian search share their first rounds by design) stay told apart."""
+    base = strategy.split("+")[0]
+    index = STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else zlib.crc32(base.encode())
+    every = max(1, points // MARKS_PER_CURVE)
+    return {
+        "marker": MARKERS[index % len(MARKERS)],
+        "markersize": 4,
+        "markevery": ((index * every) // len(MARKERS) % every, every),
+    }
+
+
+# Panel titles are wrapped to the panel's width: a long cell name never runs into its neighbour's.
+TITLE_CHARS = 46
+
+
+def _title(text: str) -> str:
+    return "\n".join(
+        textwrap.fill(line, TITLE_CHARS, break_on_hyphens=False) if line else line
+        for line in text.split("\n")
+    )
+
+
+def _legend(ax: Axes, title: str | None = None) -> None:
+    """The panel's legend to the right of its data, never over it (the layout makes room)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            fontsize=7,
+            title=title,
+            title_fontsize=7,
+            frameon=False,
+            alignment="left",
+        )
+
+
 def _score_label(frame: pd.DataFrame, what: str) -> str:
     """What the rounds were scored on: the validation split where the studies carved one, the test
     set otherwise. The studies' recorded configuration says (``scored_on``); a table without it (a
@@ -89,10 +133,11 @@ def _panel_name(origin: str, dataset: str, model: str, space: str, settings: str
 
 
 def _figure(n: int) -> tuple[Figure, list[Axes]]:
-    """A figure of n panels, three to a row. Built without pyplot: no global backend is touched."""
+    """A figure of n panels, three to a row, laid out so that no titles, ticks or legends collide.
+    Built without pyplot: no global backend is touched."""
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(5.2 * cols, 4.0 * rows))
+    fig = Figure(figsize=(6.6 * cols, 4.4 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     flat = list(axes.flat)
     for ax in flat[n:]:
@@ -127,21 +172,30 @@ def seed_curves(frame: pd.DataFrame, x_column: str, grid: np.ndarray) -> np.ndar
     return stack
 
 
-def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, label: str, colour) -> None:
+def _band(ax: Axes, frame: pd.DataFrame, x_column: str, grid: np.ndarray, strategy: str) -> int:
+    """The strategy's median curve over its seeds (and their IQR from MIN_SEEDS seeds); its n."""
     stack = seed_curves(frame, x_column, grid)
     n = len(stack)
     if not n:
-        return
+        return 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: not every seed there yet
         median = np.nanmedian(stack, axis=0)
         q25, q75 = np.nanpercentile(stack, [25, 75], axis=0)
-    spread = n >= MIN_SEEDS
-    if n > 1:
-        label = f"{label} (median{' and IQR' if spread else ''} of n={n} seeds)"
-    ax.plot(grid, median, color=colour, lw=1.8, label=label, drawstyle="steps-post", ls=_line_style(label))
-    if spread:  # no band below MIN_SEEDS seeds: a quartile of 2-4 curves is one of them
+    colour = _colour(strategy)
+    ax.plot(
+        grid,
+        median,
+        color=colour,
+        lw=1.6,
+        label=f"{strategy} (n={n})",
+        drawstyle="steps-post",
+        ls=_line_style(strategy),
+        **_marks(strategy, len(grid)),  # type: ignore[arg-type]
+    )
+    if n >= MIN_SEEDS:  # no band below MIN_SEEDS seeds: a quartile of 2-4 curves is one of them
         ax.fill_between(grid, q25, q75, color=colour, alpha=0.2, lw=0, step="post")
+    return n
 
 
 def tick_formatter(ticks: np.ndarray) -> StrMethodFormatter:
@@ -153,7 +207,6 @@ def tick_formatter(ticks: np.ndarray) -> StrMethodFormatter:
 
 
 def _save(fig: Figure, out: Path, stem: str, svg: bool) -> list[Path]:
-    fig.tight_layout()
     paths = [out / f"{stem}.png"] + ([out / f"{stem}.svg"] if svg else [])
     for path in paths:
         with replacing(path) as tmp:  # a reader never opens half a figure
@@ -191,16 +244,19 @@ def convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None 
                 ax.set_xlabel("cumulative energy (J, log scale)")
             else:
                 grid = np.arange(1, int(x.max()) + 1, dtype=float)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds: 1, 5, 10, never 2.5
                 ax.set_xlabel("search round")
-            for strategy in _strategies(frame):
-                _band(ax, frame[frame["strategy"] == strategy], x_column, grid, strategy, _colour(strategy))
+            seeds = [
+                _band(ax, frame[frame["strategy"] == strategy], x_column, grid, strategy)
+                for strategy in _strategies(frame)
+            ]
+            legend_title = "median over n seeds" + ("; band: IQR" if max(seeds) >= MIN_SEEDS else "")
             if budget_j is not None and by == "energy":  # read each curve here: best within the budget
                 ax.axvline(budget_j, color="0.4", ls="--", lw=1, label=f"budget {budget_j:,.0f} J")
         ax.set_ylabel(_score_label(frame, "best-so-far"))
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_title(title), fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+        _legend(ax, legend_title if not x.empty else None)
     return fig
 
 
@@ -245,15 +301,26 @@ def _searches_cost(frame: pd.DataFrame) -> bool:
 
 
 def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[Path]:
+    return _save(pareto_figure(trials), out, "pareto", svg)
+
+
+def pareto_figure(trials: pd.DataFrame) -> Figure:
+    """Each round's energy and accuracy, per strategy, with the cell's Pareto front."""
     panels = list(_panels(trials))
     fig, axes = _figure(len(panels))
     for ax, (title, frame) in zip(axes, panels, strict=True):
         for strategy in _strategies(frame):
             s = frame[frame["strategy"] == strategy]
-            ax.scatter(s["energy_j"], s["accuracy"], s=14, alpha=0.6, color=_colour(strategy), label=strategy)
+            ax.scatter(
+                s["energy_j"],
+                s["accuracy"],
+                s=14,
+                alpha=0.6,
+                color=_colour(strategy),
+                marker=str(_marks(strategy, 1)["marker"]),
+                label=f"{strategy} (n={s['study'].nunique()})",
+            )
         note = "" if _searches_cost(frame) else energy_noise_note(frame)
-        if note:
-            ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, va="bottom", color="0.3")
         fe, fa = pareto_front(frame["energy_j"].to_numpy(float), frame["accuracy"].to_numpy(float))
         if len(fe):
             ax.step(fe, fa, where="post", color="black", lw=1.2, label="Pareto front")
@@ -262,12 +329,13 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
             ax.set_xscale("log")
             if energies.max() / energies.min() >= 10:
                 ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("energy of the round (J)")
+        # The noise note under the axis it is about, outside the points.
+        ax.set_xlabel("energy of the round (J)" + (f"\n{note}" if note else ""), fontsize=9)
         ax.set_ylabel(_score_label(frame, "round's"))
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_title(title), fontsize=9)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, out, "pareto", svg)
+        _legend(ax)
+    return fig
 
 
 def plot_joules_to_target(
@@ -298,46 +366,48 @@ def joules_to_target_figure(by_strategy: pd.DataFrame, summary: pd.DataFrame | N
         low = means - frame["joules_to_target_ci_low"].to_numpy(float)
         high = frame["joules_to_target_ci_high"].to_numpy(float) - means
         errors = np.nan_to_num(np.vstack([low, high]), nan=0.0)
-        positions = np.arange(len(strategies))
-        ax.bar(positions, np.nan_to_num(means), color=[_colour(s) for s in strategies], alpha=0.85)
+        # Horizontal bars, first strategy on top: the names read level, however many and long.
+        positions = np.arange(len(strategies))[::-1]
+        ax.barh(positions, np.nan_to_num(means), color=[_colour(s) for s in strategies], alpha=0.85)
         has_ci = ~np.isnan(frame["joules_to_target_ci_low"].to_numpy(float))
         if has_ci.any():
             ax.errorbar(
-                positions[has_ci],
                 means[has_ci],
-                yerr=errors[:, has_ci],
+                positions[has_ci],
+                xerr=errors[:, has_ci],
                 fmt="none",
                 ecolor="black",
-                capsize=4,
+                capsize=3,
                 lw=1,
             )
-        for x, (_, row) in zip(positions, frame.iterrows(), strict=True):
-            # Short, so that seven strategies' labels do not run into each other: the x label says
-            # what the count is, and a bar of zero height with 0/n is a strategy that never got there.
-            text = f"{row['reached_target']}/{row['seeds']}"
+        ends = np.nan_to_num(np.where(has_ci, frame["joules_to_target_ci_high"].to_numpy(float), means))
+        for y, end, (_, row) in zip(positions, ends, frame.iterrows(), strict=True):
+            # Beside each bar: how many seeds reached the target (a bar of zero length with 0/n is a
+            # strategy that never got there).
             ax.annotate(
-                text,
-                (x, np.nan_to_num(row["joules_to_target_mean"])),
-                ha="center",
-                va="bottom",
+                f"{row['reached_target']}/{row['seeds']}",
+                (end, y),
+                ha="left",
+                va="center",
                 fontsize=8,
-                xytext=(0, 3),
+                xytext=(3, 0),
                 textcoords="offset points",
             )
-        crowded = len(strategies) > 3 or max(len(s) for s in strategies) > 10
-        ax.set_xticks(
-            positions, strategies, rotation=25 if crowded else 0, ha="right" if crowded else "center"
-        )
-        ax.set_xlabel("strategy (above each bar: seeds that reached the target)", fontsize=8)
-        ax.margins(y=0.12)  # headroom for the labels above the bars
-        ax.yaxis.set_major_formatter(tick_formatter(ax.get_yticks()))
+        ax.set_yticks(positions, strategies, fontsize=8)
+        ax.set_ylabel("strategy", fontsize=9)
+        ax.margins(x=0.18)  # room for the counts beside the longest bar
+        ax.xaxis.set_major_formatter(tick_formatter(ax.get_xticks()))
         interval = f", 95% bootstrap CI over {MIN_SEEDS}+ seeds" if has_ci.any() else ""
-        ax.set_ylabel(f"joules to target (J; mean over the\nseeds that reached it{interval})", fontsize=9)
+        ax.set_xlabel(
+            f"joules to target (J; mean over the seeds that reached it{interval};\n"
+            "beside each bar: seeds that reached the target)",
+            fontsize=8,
+        )
         sources = ", ".join(sorted(set(";".join(frame["energy_sources"]).split(";")) - {""}))
         target = targets.get(keys, "")
         title = f"{_panel_name(*keys)}\nenergy: {sources or 'none'}" + (f"\n{target}" if target else "")
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_title(_title(title), fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
     return fig
 
 
@@ -352,13 +422,19 @@ def time_to_target_figure(summary: pd.DataFrame) -> Figure:
     from harness.report.stats import kaplan_meier
 
     cells = list(summary.groupby(GROUP, sort=True))
-    fig = Figure(figsize=(5.2 * max(len(cells), 1), 8.0))
-    axes = fig.subplots(2, max(len(cells), 1), squeeze=False)
-    for column, (keys, cell) in enumerate(cells):
+    # Each cell is a pair of panels, rounds above joules; three cells to a row.
+    cols = min(max(len(cells), 1), 3)
+    rows = math.ceil(max(len(cells), 1) / cols)
+    fig = Figure(figsize=(6.6 * cols, 8.4 * rows), layout="constrained")
+    axes = fig.subplots(2 * rows, cols, squeeze=False)
+    for index in range(len(cells), rows * cols):  # the last row's empty places
+        for row in (0, 1):
+            axes[2 * (index // cols) + row][index % cols].set_visible(False)
+    for index, (keys, cell) in enumerate(cells):
         for row, (metric, horizon, label) in enumerate(
             (("rounds_to_target", "rounds", "search round"), ("joules_to_target", "total_joules", "joules"))
         ):
-            ax = axes[row][column]
+            ax = axes[2 * (index // cols) + row][index % cols]
             for strategy in _strategies(cell):
                 s = cell[cell["strategy"] == strategy]
                 reached = s[metric].notna().to_numpy()
@@ -383,11 +459,12 @@ def time_to_target_figure(summary: pd.DataFrame) -> Figure:
             if row == 1:
                 ax.set_xscale("symlog" if (cell[horizon] > 0).any() else "linear")
                 ax.xaxis.set_minor_formatter(NullFormatter())
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel(label)
             ax.set_ylabel("fraction of seeds not yet at the target")
             ax.set_ylim(-0.02, 1.02)
-            ax.set_title(_panel_name(*keys), fontsize=10)
+            ax.set_title(_title(_panel_name(*keys)), fontsize=9)
             ax.grid(True, which="major", alpha=0.3)
-            ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+            _legend(ax)
     return fig
