@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -271,7 +273,79 @@ def test_the_whole_search_in_kwh_and_co2e(tmp_path, capsys):
         )
     row = pd.read_csv(tmp_path / "site" / "summary.csv").iloc[0]
     assert row["search_total_kwh"] == pytest.approx(1.5) and row["search_total_kgco2e"] == pytest.approx(0.3)
-    assert "3,600,000 J, 300.00 g" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3,600,000 J, 300.00 g" in out and "at 200 gCO2e/kWh (given with --carbon-intensity)" in out
+
+
+@pytest.mark.parametrize(
+    ("region", "said"),
+    [
+        ("FRA", "France (FRA): Our World in Data energy mix 20"),
+        ("france", "France (FRA): Our World in Data energy mix 20"),
+        ("USA/california", "USA/california: EPA eGRID"),
+    ],
+)
+def test_carbon_by_region_reads_codecarbon_s_offline_data_and_names_its_source(
+    tmp_path, capsys, region, said
+):
+    """CodeCarbon (the optional extra 'carbon') ships each country's and US state's grid intensity;
+    the report uses the region's and prints its source and year beside the CO2e."""
+    import json
+
+    pytest.importorskip("codecarbon", reason="CodeCarbon is the optional extra 'carbon'")
+    from harness.report.carbon import by_region
+
+    one_kwh = write(table("a", [0.5, 0.9], [1.8e6, 1.8e6]), tmp_path / "a.csv")
+    with pytest.raises(SystemExit):
+        report_main([one_kwh, "--out", str(tmp_path / "r"), "--no-plots", "--carbon-region", region])
+    intensity = by_region(region)
+    assert said in intensity.source and "via CodeCarbon" in intensity.source
+    # The figure is the data file's own, read directly.
+    data = (
+        Path(importlib.util.find_spec("codecarbon").submodule_search_locations[0]) / "data" / "private_infra"
+    )
+    if region.startswith("USA/"):
+        lbs_per_mwh = json.loads((data / "2023" / "usa_emissions.json").read_text())["california"][
+            "emissions"
+        ]
+        assert intensity.g_per_kwh == pytest.approx(lbs_per_mwh * 0.45359237)
+    else:
+        fra = json.loads((data / "global_energy_mix.json").read_text())["FRA"]["carbon_intensity"]
+        assert intensity.g_per_kwh == pytest.approx(fra)
+    row = pd.read_csv(tmp_path / "r" / "summary.csv").iloc[0]
+    assert row["search_total_kgco2e"] == pytest.approx(intensity.g_per_kwh / 1000)  # one kWh
+    summary_md = (tmp_path / "r" / "summary.md").read_text()
+    for text in (capsys.readouterr().out, summary_md):
+        assert f"at {intensity.g_per_kwh:g} gCO2e/kWh ({intensity.source})" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--carbon-region", "Frnace"], "no country of that code or name in CodeCarbon's data"),
+        (["--carbon-region", "USA/californa"], "did you mean USA/california?"),
+        (["--carbon-region", "FRA/paris"], "regions within a country exist for the USA only"),
+        (["--carbon-region", "FRA", "--carbon-intensity", "5"], "not allowed with argument"),
+    ],
+)
+def test_a_bad_carbon_region_is_one_line_exit_2(tmp_path, args, message):
+    pytest.importorskip("codecarbon", reason="CodeCarbon is the optional extra 'carbon'")
+    ok = write(table("ok", [0.5]), tmp_path / "ok.csv")
+    out = run_cli(["harness-report", ok, "--no-plots", *args, "--out", str(tmp_path / "rep")], tmp_path)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "rep").exists()
+
+
+def test_without_codecarbon_a_carbon_region_says_how_to_install_it(monkeypatch):
+    from harness.errors import HarnessError
+    from harness.report import carbon
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "codecarbon" else real(name, *a)
+    )
+    with pytest.raises(HarnessError, match=r"pip install -e '\.\[carbon\]'"):
+        carbon.by_region("FRA")
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,13 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 
 from harness.atomic import replacing, write_atomic
 from harness.errors import HarnessError
+from harness.report import carbon
 from harness.report.ablation import ablation, markdown_ablation
 from harness.report.anytime import anytime, markdown_anytime, ranks
 from harness.report.compare import MIN_PAIRS, compare_strategies, markdown_comparisons
@@ -37,8 +39,15 @@ from harness.report.reduce import (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Misused options are one line, exit 2, like every other bad input (not the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="harness-report",
         description="Reduce trial tables: rounds and joules each strategy needed to reach its optimum.",
     )
@@ -85,13 +94,19 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count the search's own joules (suggest_j) in every round's energy, plots included",
     )
-    p.add_argument(
+    carbon = p.add_mutually_exclusive_group()
+    carbon.add_argument(
         "--carbon-intensity",
         type=float,
-        default=DEFAULT_CARBON_G_PER_KWH,
         metavar="G",
         help=f"grams CO2e per kWh of the electricity (default {DEFAULT_CARBON_G_PER_KWH:g}: the world's "
         "average in 2023, Ember's Global Electricity Review 2024); give your grid's",
+    )
+    carbon.add_argument(
+        "--carbon-region",
+        metavar="REGION",
+        help="the grid's intensity from CodeCarbon's offline data (pip install -e '.[carbon]'): a country "
+        "by ISO code or name (FRA, France) or a US state (USA/california)",
     )
     p.add_argument(
         "--pue",
@@ -155,8 +170,15 @@ def report(args: argparse.Namespace) -> int:
         raise HarnessError("--tolerance and --delta must not be negative")
     if args.budget is not None and args.budget <= 0:
         raise HarnessError(f"--budget={args.budget:g} must be a positive number of joules")
-    if args.carbon_intensity < 0 or args.pue < 1:
+    if (args.carbon_intensity is not None and args.carbon_intensity < 0) or args.pue < 1:
         raise HarnessError("--carbon-intensity must be 0 or more (gCO2e/kWh) and --pue at least 1")
+    intensity = (
+        carbon.by_region(args.carbon_region)
+        if args.carbon_region is not None
+        else carbon.given(args.carbon_intensity)
+        if args.carbon_intensity is not None
+        else carbon.WORLD_2023
+    )
     if args.target is not None and not 0 < args.target <= 1:
         raise HarnessError(f"--target={args.target} must be an accuracy in (0, 1]")
     if not args.inputs and not args.paper:
@@ -183,7 +205,7 @@ def report(args: argparse.Namespace) -> int:
         args.gqi_beta,
         search_counted=args.with_search,
         budget_j=args.budget,
-        carbon_g_per_kwh=args.carbon_intensity,
+        carbon_g_per_kwh=intensity.g_per_kwh,
         pue=args.pue,
         table_optima=table_optima(args.table),
     )
@@ -263,7 +285,7 @@ def report(args: argparse.Namespace) -> int:
         + " comparisons: Student's t interval, exact sign-flip p adjusted by Holm over the report, and"
         + " the seeds 80% power needs for the stated effect; a reading is a finding only where the"
         + " corrected p and the interval agree."
-        + f" CO2e: joules x PUE {args.pue:g} at {args.carbon_intensity:g} gCO2e/kWh."
+        + f" CO2e: joules x PUE {args.pue:g} at {intensity.g_per_kwh:g} gCO2e/kWh ({intensity.source})."
     )
     paired = markdown_comparisons(comparisons)
     anytime_text = markdown_anytime(curves, rank_table)
