@@ -282,8 +282,8 @@ def annotated_yaml(cfg: DictConfig) -> str:
 
 def sweep_jobs(args: list[str]) -> list[list[str]]:
     """Every job of a multirun as its list of overrides, as Hydra's basic sweeper will launch them:
-    the command line's fixed overrides, then one value of each sweep (the command line's, and those
-    of ``hydra.sweeper.params`` in the configuration, the command line winning on a shared key).
+    each key's value, or one value of each sweep (those of ``hydra.sweeper.params`` in the
+    configuration, then the command line's; the last one given for a key winning).
     A single run is one job. Called where Hydra is initialised (``initialize_config_dir``)."""
     from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -298,17 +298,17 @@ def sweep_jobs(args: list[str]) -> list[list[str]]:
     multirun = "-m" in args or "--multirun" in args or str(base.hydra.mode) == "RunMode.MULTIRUN"
     if not multirun:
         return [fixed]
-    sweeps = {}
+    # As Hydra's basic sweeper splits them: one entry per key, in the order keys first appear, the
+    # last value given for a key winning (`study.seed=range(0,200) ... study.seed=0` is one job).
     configured = base.hydra.sweeper.get("params") or {}
-    for override in parser.parse_overrides([f"{k}={v}" for k, v in configured.items()]):
-        sweeps[override.get_key_element()] = override
-    for override in given:
+    values: dict[str, list[str]] = {}
+    for override in [*parser.parse_overrides([f"{k}={v}" for k, v in configured.items()]), *given]:
+        key = override.get_key_element()
         if override.is_sweep_override():
-            sweeps[override.get_key_element()] = override
-    choices = [
-        [f"{key}={value}" for value in override.sweep_string_iterator()] for key, override in sweeps.items()
-    ]
-    return [fixed + list(combo) for combo in itertools.product(*choices)]
+            values[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            values[key] = [str(override.input_line)]
+    return [list(combo) for combo in itertools.product(*values.values())]
 
 
 def composition_error(exc: Exception, job: list[str]) -> str:

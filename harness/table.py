@@ -224,8 +224,9 @@ def fail(message: str) -> None:
 def main() -> None:
     try:
         out, overrides = _split(sys.argv[1:])
-        candidates = next(
-            (int(o.split("=", 1)[1]) for o in overrides if o.startswith("strategy.candidates=")), 512
+        candidates = next(  # the last one given wins, as it does for Hydra
+            (int(o.split("=", 1)[1]) for o in reversed(overrides) if o.startswith("strategy.candidates=")),
+            512,
         )
     except ValueError:
         fail("strategy.candidates must be a whole number, such as strategy.candidates=256")

@@ -307,3 +307,27 @@ def test_every_setting_says_what_it_does_and_help_shows_it(tmp_path):
     assert "  xi: 0.01  # the improvement margin of PI and EI" in out.stdout
     assert "  powercap_root: /sys/class/powercap  # where the RAPL counters are" in out.stdout
     assert "  rounds: 64  # rounds of search: one configuration each" in out.stdout
+
+
+def test_a_setting_given_twice_in_a_sweep_takes_its_last_value_as_hydra_does():
+    """`study.seed=range(0,200) ... study.seed=0` is one job to Hydra's basic sweeper: the up-front
+    checks (data, names) must see the same jobs, or they would check data no job reads."""
+    from hydra import initialize_config_dir
+
+    from harness.__main__ import CONF_DIR, sweep_jobs
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        jobs = sweep_jobs(
+            [
+                "-m",
+                "dataset=fashion_mnist,cifar10",
+                "strategy=grid,random",
+                "study.seed=range(0,200)",
+                "dataset=synthetic",
+                "study.seed=3",
+            ]
+        )
+    assert jobs == [
+        ["dataset=synthetic", "strategy=grid", "study.seed=3"],
+        ["dataset=synthetic", "strategy=random", "study.seed=3"],
+    ]
