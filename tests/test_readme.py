@@ -69,10 +69,8 @@ def script(block: Block) -> str:
     for line in block.code.replace("\\\n", " ").splitlines():
         if not any(text in line for text in block.drop):
             commands.append(line)
-    wrappers = [
-        f'function .venv/bin/{p} {{ command .venv/bin/{p} "$@" {block.append.get(p, DEFAULT).replace("TINY", tiny)}; }}'
-        for p in PROGRAMS
-    ]
+    settings = {p: block.append.get(p, DEFAULT).replace("TINY", tiny) for p in PROGRAMS}
+    wrappers = [f'function .venv/bin/{p} {{ command .venv/bin/{p} "$@" {settings[p]}; }}' for p in PROGRAMS]
     first = [c.replace("TINY", tiny) for c in reversed(block.first)]  # markers are read bottom-up
     return "\n".join(["set -euo pipefail", *first, *wrappers, *commands, "wait"]) + "\n"
 
