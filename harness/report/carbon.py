@@ -28,7 +28,7 @@ class Intensity:
 
 
 WORLD_2023 = Intensity(
-    DEFAULT_CARBON_G_PER_KWH, "the world's average in 2023 (Ember, Global Electricity Review 2024)"
+    DEFAULT_CARBON_G_PER_KWH, "the world's average in 2023, Ember's Global Electricity Review 2024"
 )
 
 
