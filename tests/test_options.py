@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -331,3 +332,22 @@ def test_a_setting_given_twice_in_a_sweep_takes_its_last_value_as_hydra_does():
         ["dataset=synthetic", "strategy=grid", "study.seed=3"],
         ["dataset=synthetic", "strategy=random", "study.seed=3"],
     ]
+
+
+def test_no_option_file_repeats_its_schema_s_default():
+    """Each default lives in its schema dataclass (harness/config/); an option's YAML file names the
+    option and sets only what differs, so that a default changes in one place."""
+    import yaml
+
+    from harness.__main__ import CONF_DIR
+    from harness.config import StudySettings
+    from harness.config.options import make
+
+    repeated = []
+    for group in ("dataset", "model", "strategy", "meter", "study"):
+        for path in sorted(Path(CONF_DIR, group).glob("*.yaml")):
+            schema = StudySettings() if group == "study" else make(group, path.stem)
+            for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+                if key not in ("defaults", "name") and getattr(schema, key, object()) == value:
+                    repeated.append(f"{group}/{path.name}: {key}: {value}")
+    assert repeated == []

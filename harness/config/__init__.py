@@ -29,6 +29,8 @@ from harness.config.options import (
     make,
     settings_of,
 )
+from harness.energy.estimate import WATTS_PER_CORE
+from harness.energy.nvml import POLL_INTERVAL_S
 from harness.errors import ConfigError
 from harness.search.space import grid_values
 
@@ -138,8 +140,8 @@ LATER_SETTINGS = (
     ("dataset", "validation", 0.0),
     ("study", "beta2_defect", False),
     ("meter", "name", "auto"),
-    ("meter", "watts_per_core", 10.0),
-    ("meter", "poll_interval_s", 0.1),
+    ("meter", "watts_per_core", WATTS_PER_CORE),
+    ("meter", "poll_interval_s", POLL_INTERVAL_S),
     ("strategy", "population_size", 10),
     ("strategy", "pruner", "none"),
     ("study", "backend", "live"),

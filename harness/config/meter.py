@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.config.base import Option, at_least
+from harness.energy.estimate import WATTS_PER_CORE
+from harness.energy.nvml import POLL_INTERVAL_S
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,7 +34,10 @@ class MeterConfig(Option):
     """none: no metering; energy_j stays empty (never zero) and energy_source is ``none``."""
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("none",)
-    RECORDED: ClassVar[dict[str, Any]] = {"watts_per_core": 10.0, "poll_interval_s": 0.1}
+    RECORDED: ClassVar[dict[str, Any]] = {
+        "watts_per_core": WATTS_PER_CORE,
+        "poll_interval_s": POLL_INTERVAL_S,
+    }
     # Where a meter reads and the idle baseline change no round's joules.
     NOT_FINGERPRINTED: ClassVar[tuple[str, ...]] = ("powercap_root", "idle_s")
 
@@ -68,7 +73,7 @@ class MeteredConfig(MeterConfig):
 class EstimateMeterConfig(MeteredConfig):
     """estimate: process CPU time (with children) x watts_per_core, labelled ``estimate``."""
 
-    watts_per_core: float = 10.0  # watts drawn per fully busy core (see docs/measurement.md)
+    watts_per_core: float = WATTS_PER_CORE  # watts drawn per fully busy core (see docs/measurement.md)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("estimate",)
 
@@ -101,7 +106,7 @@ class NvmlMeterConfig(MeteredConfig):
     """nvml: the NVIDIA GPUs the study uses; an energy counter, else power polled every
     poll_interval_s."""
 
-    poll_interval_s: float = 0.1  # seconds between power samples of a GPU without an energy counter
+    poll_interval_s: float = POLL_INTERVAL_S  # seconds between power samples of a GPU without a counter
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("nvml",)
 
@@ -122,12 +127,9 @@ class NvmlMeterConfig(MeteredConfig):
 
 
 @dataclasses.dataclass
-class AutoMeterConfig(MeteredConfig):
-    """auto: NVML for each GPU in use and RAPL for CPU and DRAM where readable; else the estimate."""
-
-    watts_per_core: float = 10.0  # the estimate: watts per busy core, times CPU seconds
-    powercap_root: str = "/sys/class/powercap"  # where the RAPL counters are (a tree on disk in tests)
-    poll_interval_s: float = 0.1  # seconds between power samples of a GPU without an energy counter
+class AutoMeterConfig(EstimateMeterConfig, RaplMeterConfig, NvmlMeterConfig):
+    """auto: NVML for each GPU in use and RAPL for CPU and DRAM where readable; else the estimate.
+    Its settings are the three meters' own (declared there once), and so are their checks."""
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("auto",)
 
@@ -143,12 +145,6 @@ class AutoMeterConfig(MeteredConfig):
             synchronize=use.synchronize,
             announce=use.announce,
         )
-
-    def check(self) -> None:
-        super().check()
-        at_least(self.watts_per_core, 0.0, "meter.watts_per_core")
-        if self.poll_interval_s <= 0:
-            raise ConfigError(f"meter.poll_interval_s={self.poll_interval_s} must be positive")
 
 
 SCHEMAS: tuple[type[MeterConfig], ...] = (

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from harness.energy.base import Meter
-from harness.energy.estimate import EstimateMeter
+from harness.energy.estimate import WATTS_PER_CORE, EstimateMeter
 from harness.errors import MeterUnavailable
 
 MAX_SECONDS = 3600.0  # each meter is read for this long: an hour is already more than a check needs
@@ -99,7 +99,9 @@ def check(powercap_root: str, watts_per_core: float, seconds: float, gpus: list[
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="harness-meter", description=__doc__.splitlines()[0])
     p.add_argument("--powercap-root", default="/sys/class/powercap", help="root of the powercap sysfs tree")
-    p.add_argument("--watts-per-core", type=float, default=10.0, help="the estimate's watts per busy core")
+    p.add_argument(
+        "--watts-per-core", type=float, default=WATTS_PER_CORE, help="the estimate's watts per busy core"
+    )
     p.add_argument("--seconds", type=float, default=5.0, help="length of each reading (default 5)")
     p.add_argument("--gpus", type=int, nargs="*", default=None, help="CUDA ordinals to read (default: all)")
     args = p.parse_args(argv)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from harness.energy.base import Measurement, Meter
 from harness.energy.load import process_cpu_s
 
+WATTS_PER_CORE = 10.0  # the default: watts drawn per fully busy core (docs/measurement.md says why)
+
 
 class EstimateMeter(Meter):
     source = "estimate"

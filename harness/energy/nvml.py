@@ -23,6 +23,7 @@ from harness.energy.base import Measurement, Meter
 from harness.errors import MeterUnavailable
 
 # A counter that has not moved over a window this long is stuck: a running GPU always draws power.
+POLL_INTERVAL_S = 0.1  # the default: seconds between power samples of a GPU without an energy counter
 STUCK_COUNTER_S = 1.0
 
 
@@ -222,7 +223,7 @@ class NvmlMeter(Meter):
         self,
         cuda_indices: list[int],
         *,
-        poll_interval_s: float = 0.1,
+        poll_interval_s: float = POLL_INTERVAL_S,
         synchronize: Callable[[], None] | None = None,
         cuda_uuids: list[str | None] | None = None,
     ) -> None:
