@@ -34,6 +34,23 @@ TINY = [
 ]
 
 
+def copy_project(dest: Path) -> Path:
+    """The project's tracked files as a fresh clone has them (the committed studies left out), with
+    the set-up .venv beside them. Run its commands with ``clone_env(dest)``: the copy's own package is
+    imported, not the checkout's that the .venv's editable install points at."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file() and not name.startswith("studies/"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
+
+
+def clone_env(root: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
 def compose_config(tmp_path: Path, *overrides: str, tiny: bool = True) -> Config:
     """The real composed configuration, shrunk, with its storage under tmp_path."""
     args = [*(TINY if tiny else []), f"study.storage=sqlite:///{tmp_path}/optuna.db", *overrides]

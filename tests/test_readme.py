@@ -14,14 +14,13 @@ block says how to shrink it:
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, clone_env, copy_project
 
 DEFAULT = "TINY study.rounds=2"
 PROGRAMS = ("harness", "harness-table")
@@ -81,15 +80,7 @@ BLOCKS = blocks(README)
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
-    """The project's tracked files, as a clone has them, with the set-up .venv beside them."""
-    root = tmp_path_factory.mktemp("clone")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for name in tracked.decode().split("\0"):
-        if name and (ROOT / name).is_file() and not name.startswith("studies/"):
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, root / name)
-    (root / ".venv").symlink_to(ROOT / ".venv")
-    return root
+    return copy_project(tmp_path_factory.mktemp("clone"))
 
 
 def test_the_readme_has_its_blocks_and_each_marker_is_understood():
@@ -101,7 +92,12 @@ def test_the_readme_has_its_blocks_and_each_marker_is_understood():
 @pytest.mark.parametrize("block", [b for b in BLOCKS if not b.skip], ids=lambda b: f"line{b.line}")
 def test_a_readme_block_runs_from_a_fresh_copy(clone, block):
     out = subprocess.run(
-        ["bash", "-c", script(block)], cwd=clone, capture_output=True, text=True, timeout=600
+        ["bash", "-c", script(block)],
+        cwd=clone,
+        env=clone_env(clone),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, (
         f"README.md block at line {block.line}:\n{script(block)}\n{out.stderr[-3000:]}"
