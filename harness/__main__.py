@@ -366,6 +366,23 @@ def check_output_dir(job: list[str], *, multirun: bool) -> None:
         )
 
 
+def check_launcher(job: list[str]) -> None:
+    """A SLURM sweep's partition is checked against the cluster before anything is submitted."""
+    from hydra import compose
+
+    cfg = compose(config_name="config", overrides=job, return_hydra_config=True)
+    if (
+        str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
+        == "hydra_plugins.harness_slurm.slurm_launcher.SlurmLauncher"
+    ):
+        from harness.slurm import check_partition
+
+        try:
+            check_partition(OmegaConf.select(cfg, "hydra.launcher.partition"))
+        except HarnessError as exc:
+            fail(str(exc))
+
+
 def validate_jobs(args: list[str], *, values: bool = True) -> None:
     """Compose every job (and with ``values``, validate it) before the first one trains: an invalid
     job stops the run or the sweep with one line naming it, exit status 2, and no study created."""
@@ -398,6 +415,7 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
             )
         if values:
             check_output_dir(jobs[0], multirun=len(jobs) > 1 or "-m" in args or "--multirun" in args)
+            check_launcher(jobs[0])
     # Every data set's files, once, before any job runs: a sweep over data that is not there stops
     # here in one line instead of failing each of its jobs (a replayed study reads no data).
     for config in datasets.values():

@@ -17,6 +17,8 @@ from omegaconf import DictConfig
 
 FAILED_FILE = "FAILED"
 failed_jobs: list[str] = []  # "<job directory>: <reason>" for this process's last multirun
+# Jobs whose end only the launcher saw (a SLURM job stopped or killed before it could say so).
+failed_elsewhere: list[str] = []
 
 
 def mark_failed(job_dir: Path, reason: str) -> None:
@@ -31,12 +33,14 @@ def clear_failed(job_dir: Path) -> None:
 class FailedJobs(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         failed_jobs.clear()
+        failed_elsewhere.clear()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         for marker in sorted(sweep_dir.rglob(FAILED_FILE)):
             reason = marker.read_text().strip()
             failed_jobs.append(f"{marker.parent}: {reason}")
+        failed_jobs.extend(failed_elsewhere)
         if failed_jobs:
             print(f"harness: {len(failed_jobs)} job(s) of the sweep failed:", file=sys.stderr)
             for line in failed_jobs:

@@ -29,6 +29,7 @@ ALLOWED = {
     "storage": {"workers"},
     "sweep": set(),
     "joblog": set(),
+    "slurm": set(),  # the SLURM launcher's checks (the launcher itself: hydra_plugins/harness_slurm/)
     # The round seam: a round trained live (rounds) or looked up in a table (replay).
     "rounds": {"config", "energy", "search", "train"},
     "replay": {"config", "energy", "search", "train", "rounds"},
