@@ -11,7 +11,7 @@ RUNTIME := $(VENV)/.installed-runtime
 # The main job: grid, random and Bayesian search for SimpleCNN on digits, then the report.
 RUN_DIR ?= runs/main
 
-.PHONY: help setup run test lint format typecheck check bench gpu-check data postgres clean
+.PHONY: help setup run test lint format typecheck check bench gpu-check data postgres slurm slurm-packages clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,15 @@ data:  ## install real Fashion-MNIST from Debian's dataset-fashion-mnist (needs 
 
 postgres:  ## install Debian's PostgreSQL server (needs apt and root): the workers' PostgreSQL test uses it
 	apt-get update && apt-get install -y --no-install-recommends postgresql
+
+slurm:  ## install Debian's SLURM (with munge, slurmdbd, MariaDB) and start a one-node cluster (root)
+	command -v slurmctld slurmdbd mariadbd >/dev/null || (apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm slurmdbd munge mariadb-server)
+	$(BIN)/python -m tests.slurm_cluster start
+
+slurm-packages:  ## install Debian's SLURM packages only (the tests start their own cluster)
+	command -v slurmctld slurmdbd mariadbd >/dev/null || (apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm slurmdbd munge mariadb-server)
 
 clean:  ## remove the venv and run outputs
 	rm -rf $(VENV) runs outputs multirun

@@ -59,6 +59,7 @@ COLUMNS = (
     "reason",
     "table",
     "finished_at",
+    "host",
 )
 # What an outside table must have to be reduced (status, when absent, means complete).
 REQUIRED = ("study", "dataset", "model", "strategy", "seed", "round", "accuracy", "energy_j")
@@ -106,6 +107,8 @@ class TrialRecord:
     table: str = ""
     # When the round was recorded (ISO 8601, UTC): what MLflow and other trackers stamp it with.
     finished_at: str = ""
+    # The machine the round ran on (its hostname): on a cluster, the node of the job that trained it.
+    host: str = ""
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

@@ -542,6 +542,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         dram_j=m.parts_j.get("dram"),
         duration_s=time.perf_counter() - asked.start,
         finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+        host=socket.gethostname(),
         train_s=outcome.train_s,
         eval_s=outcome.eval_s,
         suggest_s=asked.suggest_s,

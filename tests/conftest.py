@@ -158,3 +158,20 @@ def postgres(postgres_server: str) -> str:
         cur.execute(f"CREATE DATABASE {name}")
     conn.close()
     return f"{postgres_server}/{name}"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Iterator[Path]:
+    """A one-node SLURM cluster with accounting, started for the session (tests/slurm_cluster.py):
+    the path of its slurm.conf. Skips with the reason where it cannot run (make slurm installs it)."""
+    from tests import slurm_cluster
+
+    why = slurm_cluster.missing()
+    if why:
+        pytest.skip(why)
+    root = Path(tempfile.mkdtemp(prefix="harness-slurm-"))
+    conf = slurm_cluster.start(root)
+    try:
+        yield conf
+    finally:
+        slurm_cluster.stop(root)

@@ -12,6 +12,7 @@ command finds the cluster through SLURM_CONF.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -199,23 +200,32 @@ def start(root: Path = DEFAULT_DIR, timeout_s: float = 60.0) -> Path:
 
 
 def stop(root: Path = DEFAULT_DIR) -> None:
-    """Stop the cluster's daemons (their pid files say which) and any job they left."""
-    pid_files = ("slurmd.pid", "slurmctld.pid", "slurmdbd.pid", "mysql.pid", "munge/munged.pid")
-    for pid_file in (root / name for name in pid_files):
+    """Stop the cluster's daemons (their pid files say which): SIGTERM to all, SIGKILL to any still
+    there after 5 s."""
+    pids = []
+    for name in ("slurmd.pid", "slurmctld.pid", "slurmdbd.pid", "mysql.pid", "munge/munged.pid"):
         try:
-            pid = int(pid_file.read_text().split()[0])
+            pids.append(int((root / name).read_text().split()[0]))
         except (OSError, ValueError, IndexError):
             continue
-        try:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def main() -> None:
