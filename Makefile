@@ -64,12 +64,12 @@ postgres:  ## install Debian's PostgreSQL server (needs apt and root): the worke
 	apt-get update && apt-get install -y --no-install-recommends postgresql
 
 slurm:  ## install Debian's SLURM (with munge, slurmdbd, MariaDB) and start a one-node cluster (root)
-	command -v slurmctld slurmdbd mariadbd >/dev/null || (apt-get update && \
+	which slurmctld slurmdbd munged mariadbd >/dev/null || (apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm slurmdbd munge mariadb-server)
-	$(BIN)/python -m tests.slurm_cluster start
+	$(PYTHON) -m tests.slurm_cluster start
 
 slurm-packages:  ## install Debian's SLURM packages only (the tests start their own cluster)
-	command -v slurmctld slurmdbd mariadbd >/dev/null || (apt-get update && \
+	which slurmctld slurmdbd munged mariadbd >/dev/null || (apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm slurmdbd munge mariadb-server)
 
 clean:  ## remove the venv and run outputs
