@@ -285,7 +285,7 @@ def _own_run_dir(run_dir: Path) -> tuple[Path, Any]:
 # One round
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Session:
     """Everything a round needs, fixed for the study."""
 
@@ -797,7 +797,15 @@ def _run_study(
     elif stacking is not None and "cannot be stacked" in stacking.why:
         print(f"{name}: repetitions one after another, {stacking.why}", file=sys.stderr)
     session = _Session(
-        cfg, study, rounds, meter, distributions(cfg.space.params), idle_power_w, jobs, workers, run_dir
+        cfg=cfg,
+        study=study,
+        rounds=rounds,
+        meter=meter,
+        dists=distributions(cfg.space.params),
+        idle_power_w=idle_power_w,
+        jobs=jobs,
+        workers=workers,
+        run_dir=run_dir,
     )
     # A bar on a terminal; in a log file (stderr not a terminal) one plain line per round instead of
     # carriage-return redraws.
