@@ -220,9 +220,13 @@ def test_a_round_killed_before_its_hyperparameters_were_drawn_is_drawn_afresh(
 ):
     cfg = make_config(f"strategy={strategy}", "study.rounds=2")
     study_mod.run(cfg, tmp_path / "run")
-    # The state a process killed inside the strategy's ask leaves: a RUNNING trial without params.
+    # The state a process killed inside the strategy's ask leaves: a RUNNING trial without params,
+    # and without a worker that could be asked whether it lives: taken over after the grace period.
     optuna.load_study(study_name=cfg.study_name, storage=cfg.study.storage).ask()
-    result = study_mod.run(make_config(f"strategy={strategy}", "study.rounds=4"), tmp_path / "run")
+    resumed = make_config(
+        f"strategy={strategy}", "study.rounds=4", "study.heartbeat_interval=1", "study.grace_period=2"
+    )
+    result = study_mod.run(resumed, tmp_path / "run")
     rows = read_rows(tmp_path / "run")
     assert [int(r["round"]) for r in rows] == [1, 2, 3, 4] and result.rounds == 4
     assert all(r["p_lr"] and r["p_beta1"] and r["p_beta2"] for r in rows)
