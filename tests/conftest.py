@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -160,18 +161,44 @@ def postgres(postgres_server: str) -> str:
     return f"{postgres_server}/{name}"
 
 
-@pytest.fixture(scope="session")
-def slurm() -> Iterator[Path]:
-    """A one-node SLURM cluster with accounting, started for the session (tests/slurm_cluster.py):
-    the path of its slurm.conf. Skips with the reason where it cannot run (make slurm installs it)."""
+# The local SLURM cluster of this session, started before the first test when SLURM tests are
+# selected: {"conf": its slurm.conf} or {"error": why it could not start}, and "time_limit", the
+# time-limit scenario's sweep (SLURM's shortest time limit is a minute: it runs beside the suite).
+SLURM: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _slurm_started_early(request, tmp_path_factory) -> Iterator[None]:
     from tests import slurm_cluster
 
-    why = slurm_cluster.missing()
+    selected = [i.nodeid for i in request.session.items if i.nodeid.startswith("tests/test_slurm.py")]
+    if not selected or slurm_cluster.missing():
+        yield
+        return
+    root = Path(tempfile.mkdtemp(prefix="harness-slurm-"))
+    try:
+        SLURM["conf"] = slurm_cluster.start(root)
+    except RuntimeError as exc:
+        SLURM["error"] = str(exc)
+    if "conf" in SLURM and any("time_limit" in nodeid for nodeid in selected):
+        from tests.test_slurm import start_time_limit
+
+        SLURM["time_limit"] = start_time_limit(SLURM["conf"], tmp_path_factory.mktemp("slurm-time-limit"))
+    try:
+        yield
+    finally:
+        if "time_limit" in SLURM and SLURM["time_limit"][0].poll() is None:
+            SLURM["time_limit"][0].kill()
+        slurm_cluster.stop(root)
+
+
+@pytest.fixture(scope="session")
+def slurm() -> Path:
+    """The session's one-node SLURM cluster with accounting (tests/slurm_cluster.py): the path of its
+    slurm.conf. Skips with the reason where it cannot run (make slurm installs it)."""
+    from tests import slurm_cluster
+
+    why = slurm_cluster.missing() or SLURM.get("error", "")
     if why:
         pytest.skip(why)
-    root = Path(tempfile.mkdtemp(prefix="harness-slurm-"))
-    conf = slurm_cluster.start(root)
-    try:
-        yield conf
-    finally:
-        slurm_cluster.stop(root)
+    return Path(SLURM["conf"])

@@ -48,7 +48,7 @@ ALLOWED = {
         "workers",
         "atomic",
     },
-    "__main__": {"config", "study", "storage", "sweep", "joblog"},
+    "__main__": {"config", "study", "storage", "sweep", "joblog", "slurm"},
     # harness-table, an entry point like __main__: a table build is a study, exported from storage.
     "table": {"atomic", "config", "records", "rounds", "replay", "storage", "study", "workers"},
 }

@@ -1,7 +1,8 @@
 """Every shell block of the README runs, as a new user pastes it, in a fresh copy of the project.
 
 Each ```bash block runs in bash from the copy's root, with its `.venv/bin/harness` and
-`.venv/bin/harness-table` commands given small settings at their end (Hydra lets the last value of
+`.venv/bin/harness-table` commands given small settings at their end (and `harness-report` what a
+marker gives) (Hydra lets the last value of
 a setting win), so that a 64-round study takes seconds. An HTML comment on the lines just above a
 block says how to shrink it:
 
@@ -22,8 +23,8 @@ import pytest
 
 from tests.conftest import ROOT, TINY, clone_env, copy_project
 
-DEFAULT = "TINY study.rounds=2"
-PROGRAMS = ("harness", "harness-table")
+DEFAULTS = {"harness": "TINY study.rounds=2", "harness-table": "TINY study.rounds=2", "harness-report": ""}
+PROGRAMS = tuple(DEFAULTS)
 
 
 @dataclass
@@ -68,7 +69,7 @@ def script(block: Block) -> str:
     for line in block.code.replace("\\\n", " ").splitlines():
         if not any(text in line for text in block.drop):
             commands.append(line)
-    settings = {p: block.append.get(p, DEFAULT).replace("TINY", tiny) for p in PROGRAMS}
+    settings = {p: block.append.get(p, DEFAULTS[p]).replace("TINY", tiny) for p in PROGRAMS}
     wrappers = [f'function .venv/bin/{p} {{ command .venv/bin/{p} "$@" {settings[p]}; }}' for p in PROGRAMS]
     first = [c.replace("TINY", tiny) for c in reversed(block.first)]  # markers are read bottom-up
     return "\n".join(["set -euo pipefail", *first, *wrappers, *commands, "wait"]) + "\n"

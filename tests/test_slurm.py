@@ -105,13 +105,18 @@ def _stop_mid_round(slurm, tmp_path, args, stop) -> tuple[subprocess.Popen[str],
     sweep = start(slurm, tmp_path, args)
     wait_for(lambda: len(rows(tmp_path / "sweep")) >= 2 or sweep.poll() is not None, "two rounds")
     assert sweep.poll() is None, sweep.communicate()[1][-3000:]
-    job = slurm_job(slurm)
+    job = slurm_job(slurm, tmp_path)
     stop(job)
     return sweep, job
 
 
-def slurm_job(conf: Path) -> str:
-    (job,) = ask(conf, "squeue", "-h", "-o", "%i").split()
+def slurm_job(conf: Path, tmp_path: Path) -> str:
+    """The job of the sweep launched from ``tmp_path`` (others may be running: the time-limit one)."""
+    (job,) = [
+        line.split()[0]
+        for line in ask(conf, "squeue", "-h", "-o", "%i %Z").splitlines()
+        if line.split()[1] == str(tmp_path)
+    ]
     return job
 
 
@@ -157,18 +162,26 @@ def test_a_requeued_job_rejoins_its_study_and_finishes_it(slurm, tmp_path):
     assert_resumed_exactly(tmp_path, 6)
 
 
-def test_a_job_killed_at_its_time_limit_is_resumed_by_the_resubmission(slurm, tmp_path):
-    """A one-minute time limit, no requeue: SLURM's SIGTERM at the limit stops the round cleanly, and
-    the same command (here asking for fewer rounds, which changes no study) takes over its round."""
+def start_time_limit(conf: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A one-minute time limit, no requeue, and more rounds than fit: started before the first test
+    (tests/conftest.py), since SLURM's shortest limit is a minute."""
     limit = [
         "hydra.launcher.timeout_min=1",
         "hydra.launcher.max_num_timeout=0",
         "hydra.launcher.signal_delay_s=5",
     ]
-    args = settings(tmp_path, "strategy=random", "study.rounds=400", *limit)
-    out = run(slurm, tmp_path, args, timeout=240)
-    assert out.returncode == 1
-    (said,) = [line for line in out.stderr.splitlines() if "did not finish (TIMEOUT)" in line]
+    return start(conf, tmp_path, settings(tmp_path, "strategy=random", "study.rounds=400", *limit)), tmp_path
+
+
+def test_a_job_killed_at_its_time_limit_is_resumed_by_the_resubmission(slurm):
+    """SLURM's SIGTERM at the limit stops the round cleanly, and the same command (here asking for
+    fewer rounds, which changes no study) takes over its round."""
+    from tests.conftest import SLURM
+
+    sweep, tmp_path = SLURM["time_limit"]
+    _, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1, err[-3000:]
+    (said,) = [line for line in err.splitlines() if "did not finish (TIMEOUT)" in line]
     assert "harness: SIGTERM: stopped" in said
     done = len(rows(tmp_path / "sweep"))
     again = run(slurm, tmp_path, settings(tmp_path, "strategy=random", f"study.rounds={done + 1}"))
@@ -181,4 +194,4 @@ def test_a_partition_the_cluster_lacks_is_one_line_and_nothing_is_submitted(slur
     assert out.returncode == 2
     (line,) = out.stderr.strip().splitlines()
     assert "hydra.launcher.partition=nope: this cluster has no such partition (sinfo lists: debug)" in line
-    assert ask(slurm, "squeue", "-h") == "" and not (tmp_path / "sweep").exists()
+    assert str(tmp_path) not in ask(slurm, "squeue", "-h", "-o", "%Z") and not (tmp_path / "sweep").exists()
