@@ -39,12 +39,12 @@ test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)  ## ruff lint and format check
-	$(BIN)/ruff check harness tests bench
-	$(BIN)/ruff format --check harness tests bench
+	$(BIN)/ruff check harness hydra_plugins tests bench
+	$(BIN)/ruff format --check harness hydra_plugins tests bench
 
 format: $(STAMP)  ## apply ruff's formatting and fixes
-	$(BIN)/ruff format harness tests bench
-	$(BIN)/ruff check --fix harness tests bench
+	$(BIN)/ruff format harness hydra_plugins tests bench
+	$(BIN)/ruff check --fix harness hydra_plugins tests bench
 
 typecheck: $(STAMP)  ## mypy over the package
 	$(BIN)/mypy
