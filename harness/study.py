@@ -29,7 +29,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
-from harness.config import MULTI_OBJECTIVE, ROUND_PARAMS, Config, StudySettings
+from harness.config import ROUND_PARAMS, Config, StudySettings
 from harness.config.meter import MeterUse
 from harness.config.options import ModelConfig
 from harness.data import Dataset, split_validation
@@ -172,7 +172,7 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
             return legacy
     if study is None:
         # Two objectives for the multi-objective strategies: accuracy up, the round's joules down.
-        two = cfg.strategy.name in MULTI_OBJECTIVE
+        two = cfg.strategy.objectives == 2
         directions: list[Literal["maximize", "minimize"]] = ["maximize", "minimize"] if two else ["maximize"]
         try:
             study = optuna.create_study(study_name=name, storage=storage, directions=directions)
@@ -510,7 +510,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
     outcome, m = ran.outcome, ran.measurement
     accuracies = outcome.accuracies
     concurrent = asked.concurrent + jobs.others()
-    machine_wide = "rapl" in m.source or "nvml" in m.source
+    machine_wide = m.machine_wide
     net_j = None
     if m.energy_j is not None and session.idle_power_w is not None:
         net_j = m.energy_j - session.idle_power_w * m.duration_s

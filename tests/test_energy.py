@@ -756,3 +756,14 @@ def test_rounds_run_beside_a_busy_process_are_flagged_in_trials_csv_and_the_repo
     assert out.returncode == 0, out.stderr
     said = f"{len(judged)} round(s) in 1 studies were measured while other processes kept the machine busy"
     assert said in out.stdout and said in (tmp_path / "rep" / "summary.md").read_text()
+
+
+def test_a_measurement_says_whether_a_machine_wide_counter_took_it():
+    """RAPL and NVML count every process on the device; the estimate, this process alone; a replayed
+    round's joules were measured when its table was built, not now."""
+    from harness.energy.base import Measurement
+
+    wide = ["rapl", "nvml_counter", "nvml_power+rapl", "nvml_counter+estimate"]
+    own = ["estimate", "none", "replay:nvml_counter", "replay:rapl"]
+    assert all(Measurement(1.0, source, 1.0).machine_wide for source in wide)
+    assert not any(Measurement(1.0, source, 1.0).machine_wide for source in own)

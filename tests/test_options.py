@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -351,3 +352,24 @@ def test_no_option_file_repeats_its_schema_s_default():
                 if key not in ("defaults", "name") and getattr(schema, key, object()) == value:
                     repeated.append(f"{group}/{path.name}: {key}: {value}")
     assert repeated == []
+
+
+@pytest.mark.parametrize(
+    ("strategy", "objectives", "said"),
+    [
+        ("bayes_eipj", 1, "strategy=bayes_eipj divides by each round's joules, and meter=none measures none"),
+        ("mo_gp", 2, "strategy=mo_gp minimises each round's joules, and meter=none measures none"),
+        ("mo_nsga2", 2, "strategy=mo_nsga2 minimises each round's joules, and meter=none measures none"),
+    ],
+)
+def test_a_strategy_says_what_it_needs_and_a_meter_that_measures_nothing_is_refused(
+    make_config, strategy, objectives, said
+):
+    from harness.config.options import make
+    from harness.errors import ConfigError
+
+    option = make("strategy", strategy)
+    assert option.objectives == objectives and option.joules_use
+    assert make("strategy", "bayes_pi").objectives == 1 and not make("strategy", "bayes_pi").joules_use
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        make_config(f"strategy={strategy}", "meter=none")

@@ -43,8 +43,6 @@ SEARCHES = tuple(
     name for name, cls in SCHEMAS["strategy"].items() if not getattr(cls, "traces_epochs", False)
 )
 METERS = tuple(SCHEMAS["meter"])
-# Strategies that maximise accuracy and minimise a round's joules together (two objectives).
-MULTI_OBJECTIVE = ("mo_gp", "mo_nsga2")
 # Adam's hyperparameters, and the settings of a round a space may search too (space=cost_aware): each
 # such value replaces study.epochs, study.batch_size or the model's layer count for that round.
 OPTIMISER_PARAMS = ("lr", "beta1", "beta2", "epsilon", "weight_decay")
@@ -489,11 +487,9 @@ def validate(cfg: Config) -> None:
         )
     if st.energy_budget_j is not None and st.energy_budget_j <= 0:
         raise ConfigError(f"study.energy_budget_j={st.energy_budget_j:g} must be positive (joules)")
-    if s.name == "bayes_eipj" and cfg.meter.name == "none":
-        raise ConfigError("strategy=bayes_eipj divides by each round's joules, and meter=none measures none")
-    if s.name in MULTI_OBJECTIVE and cfg.meter.name == "none":
-        raise ConfigError(f"strategy={s.name} minimises each round's joules, and meter=none measures none")
-    if s.pruner != "none" and s.name in MULTI_OBJECTIVE:
+    if s.joules_use and cfg.meter.name == "none":
+        raise ConfigError(f"strategy={s.name} {s.joules_use}, and meter=none measures none")
+    if s.pruner != "none" and s.objectives > 1:
         raise ConfigError(
             f"strategy.pruner={s.pruner} judges one accuracy, and strategy={s.name} has two objectives "
             f"(Optuna prunes single-objective studies only); set strategy.pruner=none"

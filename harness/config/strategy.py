@@ -42,6 +42,10 @@ class StrategyConfig(Option):
     OPTIONS: ClassVar[tuple[str, ...]] = ("grid", "random")
     # Whether each round records its learning curve and per-epoch joules (strategy=table does).
     traces_epochs: ClassVar[bool] = False
+    # The options of a class that search two objectives (accuracy up, joules down), and those whose
+    # acquisition divides by each round's joules: what the study, its checks and the report ask.
+    TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ()
+    COST_AWARE: ClassVar[tuple[str, ...]] = ()
     RECORDED: ClassVar[dict[str, Any]] = {
         "n_startup_trials": 10,
         "n_initial_points": 1,
@@ -50,6 +54,18 @@ class StrategyConfig(Option):
         "qmc_type": "sobol",
         "population_size": 10,
     }
+
+    @property
+    def objectives(self) -> int:
+        """How many objectives the study has: 1 (accuracy), or 2 (accuracy and the round's joules)."""
+        return 2 if self.name in self.TWO_OBJECTIVES else 1
+
+    @property
+    def joules_use(self) -> str:
+        """How the search uses each round's joules, in a few words ("": it does not)."""
+        if self.objectives == 2:
+            return "minimises each round's joules"
+        return "divides by each round's joules" if self.name in self.COST_AWARE else ""
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         """The sampler for one round. Grid (and QMC) keep the study seed: their order spans the study."""
@@ -88,6 +104,7 @@ class OptunaModelConfig(StrategyConfig):
     n_startup_trials: int = 10  # random rounds before the model takes over
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("bayes", "mo_gp", "tpe")
+    TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ("mo_gp",)
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         import optuna
@@ -111,6 +128,7 @@ class SkoptConfig(StrategyConfig):
     xi: float = 0.01  # the improvement margin of PI and EI
 
     OPTIONS: ClassVar[tuple[str, ...]] = tuple(SKOPT_ACQUISITION)
+    COST_AWARE: ClassVar[tuple[str, ...]] = ("bayes_eipj",)  # EIps: expected improvement per joule
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         from harness.search.strategies import SkoptGPSampler
@@ -156,6 +174,7 @@ class NSGA2Config(StrategyConfig):
     population_size: int = 10  # rounds per generation
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
+    TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         import optuna

@@ -27,6 +27,12 @@ class Measurement:
     # The machine's load over the window (other processes' CPU, steal); None where not known.
     load: Load | None = None
 
+    @property
+    def machine_wide(self) -> bool:
+        """Whether a hardware counter of the whole device measured it (RAPL, NVML), which another
+        process's work reaches too; the estimate counts this process's CPU time alone."""
+        return any(part in ("rapl", "nvml_counter", "nvml_power") for part in self.source.split("+"))
+
     @staticmethod
     def combine(parts: list[Measurement], duration_s: float) -> Measurement:
         """Sum measurements of disjoint domains taken over the same window."""
