@@ -24,14 +24,15 @@ from harness.report.load import load
 from tests.conftest import TINY
 
 ROUNDS = 16
+KILLED_ROUNDS = 6  # rounds of about two seconds in the killed-worker test
 pytestmark = pytest.mark.slow
 
 
-def worker_args(storage: str, run_dir: Path, epochs: int = 25) -> list[str]:
+def worker_args(storage: str, run_dir: Path, epochs: int = 25, rounds: int = ROUNDS) -> list[str]:
     return [
         *TINY,
         "strategy=random",
-        f"study.rounds={ROUNDS}",
+        f"study.rounds={rounds}",
         f"study.epochs={epochs}",  # 25: a round of a few hundred milliseconds, so the workers overlap
         "study.heartbeat_interval=1",
         "study.grace_period=5",
@@ -123,9 +124,9 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     # Rounds of about two seconds, so that the victim's round has beaten its heart (every second),
     # with its energy so far, and is still running when it is killed. At 150 epochs a round took about
     # as long as a heartbeat, and the victim could finish the round between its sighting and the kill.
-    survivor = start(worker_args(url, run_dir, epochs=300), tmp_path)
+    survivor = start(worker_args(url, run_dir, epochs=300, rounds=KILLED_ROUNDS), tmp_path)
     time.sleep(0.5)
-    victim = start(worker_args(url, tmp_path / "victim", epochs=300), tmp_path)
+    victim = start(worker_args(url, tmp_path / "victim", epochs=300, rounds=KILLED_ROUNDS), tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline:
         _, trials = storage_rounds(url)
@@ -143,7 +144,7 @@ def test_a_worker_killed_mid_round_leaves_its_round_to_the_other(tmp_path):
     assert survivor.returncode == 0, survivor.stderr.read() if survivor.stderr else ""
 
     recorded, trials = storage_rounds(url)
-    assert recorded == list(range(1, ROUNDS + 1))
+    assert recorded == list(range(1, KILLED_ROUNDS + 1))
     rerun = [t for t in trials if RECORD_ATTR in t.user_attrs and int(t.user_attrs["round"]) == killed_round]
     assert len(rerun) == 1 and rerun[0].user_attrs["worker"]["pid"] == survivor.pid
     assert rerun[0].params == mine[0].params  # the same hyperparameters, run again
