@@ -1026,3 +1026,29 @@ def test_a_storage_s_tables_read_in_bulk_give_the_api_s_rows_exactly(make_config
     assert bulk is not None and len(api) == 8
     pd.testing.assert_frame_equal(bulk, api)
     assert bulk.attrs["configs"] == api.attrs["configs"] and len(bulk.attrs["configs"]) == 2
+
+
+def test_a_stored_record_becomes_the_row_its_trial_record_writes():
+    """row_of, the report's fast path from a stored record to a trials.csv row, is the record's own
+    row() for a full record, for an older one without the later fields, and refuses what the record
+    refuses."""
+    import dataclasses
+
+    from harness.records import TrialRecord, row_of
+
+    full = TrialRecord(
+        study="s", dataset="d", model="m", strategy="random", space="p", seed=1, round=3, status="pruned",
+        accuracy=None, accuracy_std=float("nan"), energy_j=1.5, energy_source="rapl", duration_s=0.1,
+        train_s=0.1, eval_s=0.1, suggest_s=0.1, samples_per_s=None, repetitions=2, stack=2, reason="pruned",
+        energy_net_j=0.5, shared_counters=True, contended=False, others_cores=0.1, steal_frac=0.0,
+        gpu_j=1.0, cpu_j=0.5, suggest_j=0.01, interrupted_j=0.2, table="abc", finished_at="t", host="h",
+    )  # fmt: skip
+    params = {"lr": 0.01, "epochs": 3}
+    assert row_of(full.to_attrs(), params) == TrialRecord.from_attrs(full.to_attrs(), params).row()
+    later = {f.name for f in dataclasses.fields(TrialRecord) if f.default is not dataclasses.MISSING}
+    old = {k: v for k, v in full.to_attrs().items() if k not in later}
+    assert row_of(old, params) == TrialRecord.from_attrs(old, params).row()
+    with pytest.raises(TypeError):
+        row_of({**full.to_attrs(), "no_such_field": 1}, params)
+    with pytest.raises(TypeError):
+        row_of({k: v for k, v in full.to_attrs().items() if k != "study"}, params)

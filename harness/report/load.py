@@ -25,7 +25,7 @@ from harness.records import (
     STATUSES,
     SURPLUS_ATTR,
     TRIALS_FILE,
-    TrialRecord,
+    row_of,
 )
 
 NUMERIC = ("seed", "round", "accuracy", "energy_j")
@@ -230,7 +230,7 @@ def _read_tables(url: str) -> pd.DataFrame | None:
         if int(trial_id) in excluded:
             continue
         machine, final, recorded = study_info[int(study_id)]
-        row = TrialRecord.from_attrs(json.loads(value), trial_params.get(int(trial_id), {})).row()
+        row = row_of(json.loads(value), trial_params.get(int(trial_id), {}))
         if not row["finished_at"] and complete is not None and not pd.isna(complete):  # older records
             row["finished_at"] = pd.Timestamp(complete).tz_localize(datetime.UTC).isoformat()
         rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
@@ -269,7 +269,7 @@ def _read_studies(url: str) -> pd.DataFrame:
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
-                row = TrialRecord.from_attrs(attrs, trial.params).row()
+                row = row_of(attrs, trial.params)
                 if not row["finished_at"] and trial.datetime_complete is not None:  # older records
                     row["finished_at"] = trial.datetime_complete.astimezone(datetime.UTC).isoformat()
                 rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
