@@ -415,7 +415,8 @@ def validate_jobs(args: list[str], *, values: bool = True) -> None:
             )
         if values:
             check_output_dir(jobs[0], multirun=len(jobs) > 1 or "-m" in args or "--multirun" in args)
-            check_launcher(jobs[0])
+            if any("launcher" in a for a in args):  # composing Hydra's own settings costs start-up time
+                check_launcher(jobs[0])
     # Every data set's files, once, before any job runs: a sweep over data that is not there stops
     # here in one line instead of failing each of its jobs (a replayed study reads no data).
     for config in datasets.values():

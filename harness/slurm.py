@@ -1,15 +1,14 @@
 """Sweeps on a SLURM cluster: Hydra's submitit launcher, with what clusters do reported in one line.
 
-``hydra/launcher=slurm`` (conf/hydra/launcher/slurm.yaml) selects the launcher, which Hydra finds
-among its plugins (hydra_plugins/harness_slurm/); this module holds what it and the command line's
-up-front checks use. It submits the
-sweep's jobs as one job array, as Hydra's submitit_slurm does, and waits for them all. Where that
-launcher stops at the first job that did not finish (a job stopped by SIGTERM, cancelled, killed at
-its time limit or by the node) with a traceback, this one waits for every job, and names each job
-that did not finish in one line: its study's last words and its log. The sweep then ends with the
-harness's list of failed jobs and exit 1; finished studies are kept, and running the same command
-resumes the others. A job that is requeued (``scontrol requeue``, preemption, submitit at a time
-limit) is waited for until its last run ends.
+``hydra/launcher=slurm`` (conf/hydra/launcher/slurm.yaml) selects the launcher, which Hydra finds among
+its plugins (hydra_plugins/harness_slurm/); this module holds what it and the command line's up-front
+checks use. The launcher submits the sweep's jobs as one job array, as Hydra's submitit_slurm does, and
+waits for them all. Where that launcher stops at the first job that did not finish (a job stopped by
+SIGTERM, cancelled, killed at its time limit or by the node) with a traceback, this one waits for every
+job, and names each job that did not finish in one line: its study's last words and its log. The sweep
+then ends with the harness's list of failed jobs and exit 1; finished studies are kept, and running the
+same command resumes the others. A job that is requeued (``scontrol requeue``, preemption, submitit at a
+time limit) is waited for until its last run ends.
 """
 
 from __future__ import annotations
