@@ -171,15 +171,15 @@ SLURM: dict[str, Any] = {}
 def _slurm_started_early(request, tmp_path_factory) -> Iterator[None]:
     from tests import slurm_cluster
 
-    selected = [i.nodeid for i in request.session.items if i.nodeid.startswith("tests/test_slurm.py")]
+    selected = [i.nodeid for i in request.session.items if "test_slurm.py::" in i.nodeid]
     if not selected or slurm_cluster.missing():
         yield
         return
     root = Path(tempfile.mkdtemp(prefix="harness-slurm-"))
     try:
         SLURM["conf"] = slurm_cluster.start(root)
-    except RuntimeError as exc:
-        SLURM["error"] = str(exc)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # the SLURM tests skip, saying why
+        SLURM["error"] = f"the local SLURM cluster did not start: {exc}"
     if "conf" in SLURM and any("time_limit" in nodeid for nodeid in selected):
         from tests.test_slurm import start_time_limit
 
@@ -199,6 +199,6 @@ def slurm() -> Path:
     from tests import slurm_cluster
 
     why = slurm_cluster.missing() or SLURM.get("error", "")
-    if why:
-        pytest.skip(why)
+    if why or "conf" not in SLURM:
+        pytest.skip(why or "the local SLURM cluster was not started for this session")
     return Path(SLURM["conf"])

@@ -160,11 +160,12 @@ def start(root: Path = DEFAULT_DIR, timeout_s: float = 60.0) -> Path:
     # munged at its default socket: every SLURM client (sacct, sacctmgr) looks for it there.
     munge = root / "munge"
     Path("/run/munge").mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["munged", "--force", f"--pid-file={munge}/munged.pid", f"--log-file={munge}/munged.log",
-         f"--seed-file={munge}/munged.seed"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    if subprocess.run(["munge", "-n"], capture_output=True).returncode != 0:  # none serves it yet
+        subprocess.run(
+            ["munged", "--force", f"--pid-file={munge}/munged.pid", f"--log-file={munge}/munged.log",
+             f"--seed-file={munge}/munged.seed"],
+            check=True, capture_output=True,
+        )  # fmt: skip
     _database(root, mysql_port, timeout_s)
 
     def spawn(daemon: list[str]) -> None:
