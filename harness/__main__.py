@@ -7,6 +7,7 @@ harness -m strategy=grid,random,bayes study.seed=0,1     # a multirun sweep
 
 from __future__ import annotations
 
+from harness import signals
 from harness.signals import stop_with_one_line
 
 # Before the heavy imports: a signal while the command starts gives one line, not a traceback.
@@ -454,6 +455,8 @@ def main() -> None:
     from harness import sweep
 
     status = 1 if sweep.failed_jobs else 0
+    if signals.requested:  # a stop signal whose exit was swallowed before anything could act on it
+        status = 128 + signals.requested[0]
     if not any(a.startswith("hydra/launcher=") for a in args):  # worker pools clean up at exit
         exit_now(status)
     sys.exit(status)

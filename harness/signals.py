@@ -20,6 +20,9 @@ import threading
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The stop signals stop_with_one_line has caught. Its SystemExit may be swallowed where it lands (a
+# garbage-collection callback while a library imports): what runs next still knows it must stop.
+requested: list[int] = []
 EXIT_GRACE_S = 5.0  # how long a stopped command may take to clean up before it is made to leave
 
 
@@ -51,6 +54,7 @@ def stop_with_one_line(prog: str, message: str) -> None:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         ignore_further()
+        requested.append(signum)
         name = signal.Signals(signum).name
         with contextlib.suppress(OSError, ValueError):  # a closed stderr: the exit status still says it
             print(f"{prog}: {name}: {message}", file=sys.stderr, flush=True)

@@ -51,6 +51,7 @@ from harness.rounds import CANDIDATE_ATTR, TRACE_ATTR, LiveRounds, RoundBackend,
 from harness.search.space import distributions
 from harness.search.strategies import derive_seed
 from harness.signals import ignore_further
+from harness.signals import requested as stop_requested
 from harness.storage import close_storage, open_storage
 from harness.train import (
     EpochReport,
@@ -334,6 +335,8 @@ def _stoppable() -> Iterator[_Signals]:
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
+    if stop_requested:  # told to stop while the command started, its exit swallowed on the way
+        raise _Stop(stop_requested[0])
 
     def handler(signum: int, _frame: object) -> None:
         if caught.pending is not None and not caught.swallowed:

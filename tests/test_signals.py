@@ -215,3 +215,25 @@ def test_a_signal_stops_a_table_build_in_its_studys_one_line(tmp_path):
     proc.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: to the command, which hands it on
     line = _one_line(proc, 130)
     assert line.startswith("harness: SIGINT: stopped ") and "run the same command" in line
+
+
+def test_a_start_up_signal_whose_exit_was_swallowed_still_stops_the_study_before_a_round(
+    make_config, tmp_path
+):
+    """The start-up handler's SystemExit can land in a garbage-collection callback while a library
+    imports, where the interpreter swallows it (seen in CI: the study then ran and exited 0). The
+    handler also records the signal, and the study stops before its first round with its status."""
+    from harness import signals
+    from harness import study as study_mod
+    from harness.errors import Interrupted
+
+    cfg = make_config("strategy=random", "study.rounds=3")
+    signals.requested.append(signal.SIGINT)  # what the handler records before its (swallowed) exit
+    try:
+        with pytest.raises(Interrupted) as stopped:
+            study_mod.run(cfg, tmp_path / "run")
+    finally:
+        signals.requested.clear()
+    assert stopped.value.exit_code == 130 and "SIGINT" in str(stopped.value)
+    trials = tmp_path / "run" / "trials.csv"
+    assert not trials.exists() or rows(trials) == []
