@@ -131,7 +131,7 @@ def assert_resumed_exactly(tmp_path: Path, rounds: int) -> None:
 def test_sigterm_mid_round_keeps_its_energy_exits_143_and_the_same_command_resumes(slurm, tmp_path):
     args = settings(tmp_path, "strategy=random", "study.rounds=6")
     sweep, job = _stop_mid_round(
-        slurm, tmp_path, args, lambda job: slurm_run(slurm, "scancel", "--signal=TERM", job)
+        slurm, tmp_path, args, lambda job: ask(slurm, "scancel", "--signal=TERM", job)
     )
     _, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 1
@@ -145,18 +145,12 @@ def test_sigterm_mid_round_keeps_its_energy_exits_143_and_the_same_command_resum
     assert_resumed_exactly(tmp_path, 6)
 
 
-def slurm_run(conf: Path, *command: str) -> None:
-    subprocess.run(command, env=env(conf), check=True, capture_output=True)
-
-
 def test_a_requeued_job_rejoins_its_study_and_finishes_it(slurm, tmp_path):
     args = settings(tmp_path, "strategy=random", "study.rounds=6")
-    sweep, job = _stop_mid_round(
-        slurm, tmp_path, args, lambda job: slurm_run(slurm, "scontrol", "requeue", job)
-    )
+    sweep, job = _stop_mid_round(slurm, tmp_path, args, lambda job: ask(slurm, "scontrol", "requeue", job))
     # SLURM holds a requeued job for a while before it may start again: release it now.
     wait_for(lambda: ask(slurm, "squeue", "-h", "-j", job, "-o", "%T") == "PENDING", "the job to be requeued")
-    slurm_run(slurm, "scontrol", "update", f"JobId={job}", "StartTime=now")
+    ask(slurm, "scontrol", "update", f"JobId={job}", "StartTime=now")
     _, err = sweep.communicate(timeout=180)
     assert sweep.returncode == 0, err[-3000:]
     assert_resumed_exactly(tmp_path, 6)

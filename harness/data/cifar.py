@@ -11,7 +11,7 @@ from typing import IO
 import numpy as np
 
 from harness.data.base import Dataset
-from harness.data.files import ensure, find, verify
+from harness.data.files import ensure, find, verify, with_checksums
 from harness.errors import DataError
 
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -75,11 +75,6 @@ def _assemble(open_member: Callable[[str], IO[bytes]]) -> Dataset:
     return Dataset("cifar10", train_x, train_y, test_x, test_y, classes=10)
 
 
-def _sums(checksums: Mapping[str, Sequence[str]] | None) -> Mapping[str, Sequence[str]]:
-    # Checksums given for some files replace those; the others keep the published ones.
-    return {**CHECKSUMS, **dict(checksums)} if checksums is not None else CHECKSUMS
-
-
 def fetch_cifar10(
     root: Path,
     *,
@@ -95,7 +90,7 @@ def fetch_cifar10(
         return extracted, True
     found = ensure(
         (ARCHIVE,),
-        _sums(checksums),
+        with_checksums(CHECKSUMS, checksums),
         root=root,
         url=url or URL,
         allow_download=download,
@@ -115,7 +110,7 @@ def load_cifar10(
 ) -> Dataset:
     found, extracted = fetch_cifar10(root, url=url, download=download, checksums=checksums, progress=progress)
     if extracted:
-        sums = _sums(checksums)
+        sums = with_checksums(CHECKSUMS, checksums)
         for name in (*TRAIN, TEST):
             verify(found / name, sums[name])
         return _assemble(lambda name: (found / name).open("rb"))

@@ -21,6 +21,14 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
+def with_checksums(
+    published: Mapping[str, Sequence[str]], given: Mapping[str, Sequence[str]] | None
+) -> Mapping[str, Sequence[str]]:
+    """The accepted md5 sums per file: those given replace a file's published ones, the other files
+    keep theirs."""
+    return {**published, **dict(given)} if given is not None else published
+
+
 def verify(path: Path, accepted: Sequence[str]) -> None:
     """Raise DataError unless the file's md5 is one of ``accepted``."""
     actual = md5sum(path)

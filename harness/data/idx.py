@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.base import Dataset
-from harness.data.files import ensure
+from harness.data.files import ensure, with_checksums
 from harness.errors import DataError
 
 FILES = (
@@ -65,11 +65,9 @@ def fetch_fashion_mnist(
     progress: bool = True,
 ) -> Path:
     """The directory holding verified copies of the four files (downloaded into ``root`` if needed)."""
-    # Checksums given for some files replace those; the others keep the published ones.
-    sums = {**CHECKSUMS, **dict(checksums)} if checksums is not None else CHECKSUMS
     return ensure(
         FILES,
-        sums,
+        with_checksums(CHECKSUMS, checksums),
         root=root,
         extra_dirs=[DEBIAN_DIR],
         url=url or URL,

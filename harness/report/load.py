@@ -212,31 +212,50 @@ def _read_tables(url: str) -> pd.DataFrame | None:
             dist_json, json_to_distribution(dist_json)
         )
         trial_params.setdefault(int(trial_id), {})[name] = dist.to_external_repr(value)
-    rows = []
-    configs = {}
-    for study_id, name in studies.itertuples(index=False):
-        attrs = per_study.get(int(study_id), {})
-        if isinstance(attrs.get("config"), dict):
-            configs[name] = attrs["config"]
-    study_info = {
-        int(study_id): (
-            machine_label(per_study[int(study_id)].get("machine", {})),
-            _final_accuracy(per_study[int(study_id)].get("final")),
-            from_config(per_study[int(study_id)].get("config")),
-        )
-        for study_id in studies["study_id"]
+    configs: dict[str, Any] = {}
+    columns = {
+        int(study_id): _study_columns(per_study.get(int(study_id), {}), str(name), configs)
+        for study_id, name in studies.itertuples(index=False)
     }
+    rows = []
     for trial_id, study_id, _, complete, value in records.itertuples(index=False):
         if int(trial_id) in excluded:
             continue
-        machine, final, recorded = study_info[int(study_id)]
-        row = row_of(json.loads(value), trial_params.get(int(trial_id), {}))
-        if not row["finished_at"] and complete is not None and not pd.isna(complete):  # older records
-            row["finished_at"] = pd.Timestamp(complete).tz_localize(datetime.UTC).isoformat()
-        rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
+        # The database keeps UTC without a zone.
+        finished = (
+            None if pd.isna(complete) else pd.Timestamp(complete).tz_localize(datetime.UTC).to_pydatetime()
+        )
+        rows.append(
+            _round_row(
+                json.loads(value), trial_params.get(int(trial_id), {}), finished, columns[int(study_id)]
+            )
+        )
     frame = pd.DataFrame(rows)
     frame.attrs["configs"] = configs
     return frame
+
+
+def _study_columns(user_attrs: dict[str, Any], name: str, configs: dict[str, Any]) -> dict[str, Any]:
+    """What every round row of a study carries from the study's own attributes (its recorded
+    configuration also goes into ``configs``)."""
+    if isinstance(user_attrs.get("config"), dict):
+        configs[name] = user_attrs["config"]
+    return {
+        "machine": machine_label(user_attrs.get("machine", {})),
+        "final_test_accuracy": _final_accuracy(user_attrs.get("final")),
+        **from_config(user_attrs.get("config")),
+    }
+
+
+def _round_row(
+    record: dict[str, Any], params: dict[str, Any], finished: datetime.datetime | None, study: dict[str, Any]
+) -> dict[str, Any]:
+    """A stored round as its trials.csv row with the study's columns; a record written before the
+    harness kept ``finished_at`` takes the trial's completion time (timezone-aware, or None)."""
+    row = row_of(record, params)
+    if not row["finished_at"] and finished is not None:
+        row["finished_at"] = finished.astimezone(datetime.UTC).isoformat()
+    return {**row, **study}
 
 
 def _read_studies(url: str) -> pd.DataFrame:
@@ -256,23 +275,18 @@ def _read_studies(url: str) -> pd.DataFrame:
     except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
         raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
     rows = []
-    configs = {}
+    configs: dict[str, Any] = {}
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        machine = machine_label(study.user_attrs.get("machine", {}))
-        final = _final_accuracy(study.user_attrs.get("final"))
-        recorded = from_config(study.user_attrs.get("config"))
-        if isinstance(study.user_attrs.get("config"), dict):
-            configs[study.study_name] = study.user_attrs["config"]
+        columns = _study_columns(study.user_attrs, study.study_name, configs)
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
-                row = row_of(attrs, trial.params)
-                if not row["finished_at"] and trial.datetime_complete is not None:  # older records
-                    row["finished_at"] = trial.datetime_complete.astimezone(datetime.UTC).isoformat()
-                rows.append({**row, "machine": machine, "final_test_accuracy": final, **recorded})
+                # Optuna gives the completion time as a local time without a zone.
+                finished = trial.datetime_complete.astimezone() if trial.datetime_complete else None
+                rows.append(_round_row(attrs, trial.params, finished, columns))
     frame = pd.DataFrame(rows)
     frame.attrs["configs"] = configs
     return frame

@@ -62,14 +62,24 @@ MARKERS = "osD^vPX<>*"
 MARKS_PER_CURVE = 8
 
 
+def _index(strategy: str) -> int:
+    """The strategy's place in STRATEGY_ORDER (a pruned variant its strategy's; a stable number for
+    one not listed)."""
+    base = strategy.split("+")[0]
+    return STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else zlib.crc32(base.encode())
+
+
+def _marker(strategy: str) -> str:
+    return MARKERS[_index(strategy) % len(MARKERS)]
+
+
 def _marks(strategy: str, points: int) -> dict[str, object]:
     """A marker shape of its own per strategy, placed at points shifted per strategy: curves that
     coincide (random and a Bayesian search share their first rounds by design) stay told apart."""
-    base = strategy.split("+")[0]
-    index = STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else zlib.crc32(base.encode())
+    index = _index(strategy)
     every = max(1, points // MARKS_PER_CURVE)
     return {
-        "marker": MARKERS[index % len(MARKERS)],
+        "marker": _marker(strategy),
         "markersize": 4,
         "markevery": ((index * every) // len(MARKERS) % every, every),
     }
@@ -317,7 +327,7 @@ def pareto_figure(trials: pd.DataFrame) -> Figure:
                 s=14,
                 alpha=0.6,
                 color=_colour(strategy),
-                marker=str(_marks(strategy, 1)["marker"]),
+                marker=_marker(strategy),
                 label=f"{strategy} (n={s['study'].nunique()})",
             )
         note = "" if _searches_cost(frame) else energy_noise_note(frame)
