@@ -128,6 +128,38 @@ def test_the_median_has_its_own_interval_which_an_outlier_moves_less():
     assert mean_high > 60.0  # the mean's interval is pulled far up by the same seed
 
 
+@pytest.mark.parametrize("n", [6, 7, 10, 65, 202])  # 5, 6, 9, 64, 201 kept
+@pytest.mark.parametrize("kind", ["continuous", "ties"])
+def test_the_fast_bootstrap_equals_the_plain_one_number_for_number(n, kind):
+    """The intervals come from drawn positions and counts shared across calls, and the median from
+    running counts instead of sorting each resample: every interval must still be the one that
+    ``rng.choice`` draws with ``np.mean``/``np.median`` give (committed tables depend on it)."""
+    rng = np.random.default_rng(n)
+    values = rng.normal(size=n) if kind == "continuous" else rng.integers(1, 6, size=n).astype(float)
+    values[1] = np.nan  # dropped before resampling, as before
+    kept = values[~np.isnan(values)]
+    for seed in (0, 7):
+        draws = np.random.default_rng(seed).choice(kept, size=(2_000, len(kept)), replace=True)
+        tail = (1 - 0.95) / 2 * 100
+        mean_ci = tuple(float(v) for v in np.percentile(draws.mean(axis=1), [tail, 100 - tail]))
+        median_ci = tuple(float(v) for v in np.percentile(np.median(draws, axis=1), [tail, 100 - tail]))
+        assert bootstrap_ci(values, resamples=2_000, seed=seed) == mean_ci
+        assert bootstrap_ci(values, resamples=2_000, seed=seed, statistic="median") == median_ci
+
+
+def test_the_sign_flip_patterns_are_the_ones_rng_choice_draws():
+    from harness.report.stats import FLIPS, sign_flip_p
+
+    diff = np.random.default_rng(3).normal(0.1, 1.0, size=40)
+    signs = np.random.default_rng(5).choice((1.0, -1.0), size=(FLIPS, 40))
+    signs[0] = 1.0
+    expected = float(
+        np.mean(np.abs(signs @ diff) / 40 >= abs(diff.mean()) - 1e-12 * max(1.0, abs(diff.mean())))
+    )
+    assert sign_flip_p(diff, seed=5) == expected
+    assert sign_flip_p(diff, seed=5) == expected  # the cached patterns are not changed by a call
+
+
 def test_gqi_unit_is_kwh_and_its_sign_flips_at_one_kwh():
     assert gqi(0.9, JOULES_PER_KWH * 10) == pytest.approx(0.9 / 1.0)
     assert gqi(0.9, JOULES_PER_KWH / 10) == pytest.approx(-0.9)  # below 1 kWh: negative

@@ -233,7 +233,7 @@ def report(args: argparse.Namespace) -> int:
             frame.to_parquet(tmp, index=False)
     table = markdown_table(by_strategy)
     # Sources of several domains are joined with "+" (nvml_counter+estimate): look at each part.
-    domains = {part for source in loaded.trials["energy_source"] for part in source.split("+")}
+    domains = {part for source in loaded.trials["energy_source"].unique() for part in source.split("+")}
     estimated = sorted(domains & {"estimate", "none", ""})
     notes = []
     if estimated:

@@ -399,7 +399,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     if "status" not in frame.columns:
         frame["status"] = "complete"
     frame["status"] = frame["status"].fillna("complete").astype(str)
-    unknown = sorted(set(frame["status"]) - set(STATUSES))
+    unknown = sorted(set(frame["status"].unique()) - set(STATUSES))
     if unknown:
         raise HarnessError(
             f"{origin} has status {unknown[0]!r}; a round's status is one of {', '.join(STATUSES)}"

@@ -127,13 +127,13 @@ def _score_label(frame: pd.DataFrame, what: str) -> str:
 
 
 def _strategies(frame: pd.DataFrame) -> list[str]:
-    present = list(dict.fromkeys(frame["strategy"]))
+    present = list(frame["strategy"].unique())
     return sorted(present, key=lambda s: (STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99, s))
 
 
 def _panels(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     for keys, frame in trials.groupby(GROUP, sort=True):
-        sources = ", ".join(sorted(set(frame["energy_source"]) - {""})) or "none"
+        sources = ", ".join(sorted(set(frame["energy_source"].unique()) - {""})) or "none"
         yield f"{_panel_name(*keys)}\nenergy: {sources}", frame
 
 

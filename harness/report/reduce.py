@@ -24,7 +24,7 @@ from harness.report.metrics import (
     DEFAULT_CARBON_G_PER_KWH,
     JOULES_PER_KWH,
     accuracy_per_kj,
-    bootstrap_ci,
+    bootstrap_cis,
     gqi,
     kg_co2e,
 )
@@ -226,8 +226,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
 
 def _stats(values: pd.Series, prefix: str, seed: int) -> dict[str, float]:
     v = values.dropna().to_numpy(dtype=float)
-    low, high = bootstrap_ci(v, seed=seed)
-    median_low, median_high = bootstrap_ci(v, seed=seed, statistic="median")
+    (low, high), (median_low, median_high) = bootstrap_cis(v, seed=seed)
     return {
         f"{prefix}_mean": float(v.mean()) if len(v) else math.nan,
         f"{prefix}_median": float(np.median(v)) if len(v) else math.nan,

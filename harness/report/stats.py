@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -45,14 +46,23 @@ def sign_flip_p(diff: np.ndarray, seed: int = 0) -> float:
     if n == 0:
         return math.nan
     observed = abs(diff.mean())
+    means = np.abs(_sign_patterns(n, seed) @ diff) / n
+    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+
+
+@functools.lru_cache(maxsize=2)
+def _sign_patterns(n: int, seed: int) -> np.ndarray:
+    """The sign patterns sign_flip_p averages over: every one up to EXACT_UP_TO pairs, else FLIPS drawn
+    with ``seed`` (the first one the observed pattern). Every test of n pairs with one seed uses the
+    same patterns, so they are made once."""
     if n <= EXACT_UP_TO:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
     else:
         rng = np.random.default_rng(seed)
         signs = rng.choice((1.0, -1.0), size=(FLIPS, n))
         signs[0] = 1.0  # the observed pattern counts once
-    means = np.abs(signs @ diff) / n
-    return float(np.mean(means >= observed - 1e-12 * max(1.0, observed)))
+    signs.flags.writeable = False
+    return signs
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
