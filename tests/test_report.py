@@ -1084,3 +1084,56 @@ def test_a_stored_record_becomes_the_row_its_trial_record_writes():
         row_of({**full.to_attrs(), "no_such_field": 1}, params)
     with pytest.raises(TypeError):
         row_of({k: v for k, v in full.to_attrs().items() if k != "study"}, params)
+
+
+def test_a_sweep_s_files_parsed_as_one_text_give_the_rows_read_file_by_file(tmp_path):
+    """A sweep's trials.csv files of one header are parsed as one CSV text (10,000 files one by one
+    took most of a report). The rows, their study.json columns and the recorded configurations are
+    those of reading each file alone: with and without study.json, a second header (an older table
+    without suggest_j), quoted text, blank lines and a file of no rows."""
+    import json
+
+    from harness.report.load import STUDY_KEY, _read_file, _read_many, normalise
+
+    jobs = []
+    for i in range(6):
+        job = tmp_path / "sweep" / f"job{i}"
+        job.mkdir(parents=True)
+        t = table(f"s{i}", [0.5, 0.6 + i / 100, 0.7], seed=i, strategy="grid" if i % 2 else "random")
+        if i != 3:
+            t["suggest_j"] = [0.1, 0.2, 0.3]  # job3: the older header
+        if i == 4:
+            t["reason"] = ["", "diverged, lr too high", ""]  # quoted: read on its own
+        write(t, job / "trials.csv")
+        if i % 3 != 2:  # job2 and job5 have no study.json
+            config = {
+                "model": {"linear_layers": i + 1, "relu": True},
+                "dataset": {"validation": 0.1 * (i % 2)},
+            }
+            record = {
+                "machine": {"hostname": f"h{i}"},
+                "final": {"test_accuracy": 0.8 + i / 100},
+                "config": config,
+            }
+            (job / "study.json").write_text(json.dumps(record))
+        jobs.append(job / "trials.csv")
+    (jobs[1]).write_text(jobs[1].read_text().replace("\n", "\n\n", 1))  # a blank line after the header
+    (tmp_path / "sweep" / "job6").mkdir()
+    write(table("s6", [0.5])[0:0], tmp_path / "sweep" / "job6" / "trials.csv")  # a header only
+
+    loaded = load([str(tmp_path / "sweep")])
+    alone = [_read_file(path) for path in sorted((tmp_path / "sweep").rglob("trials.csv"))]
+    frames = [read.table for read in alone if len(read.table)]
+    by_file = normalise(pd.concat(frames, ignore_index=True), "files")
+    by_file = by_file.sort_values([*STUDY_KEY, "round"], kind="stable").reset_index(drop=True)
+    got = loaded.trials[by_file.columns]
+    pd.testing.assert_frame_equal(got, by_file, check_dtype=False)
+    assert set(loaded.trials.columns) == set(by_file.columns)
+    assert loaded.configs == {k: v for read in alone for k, v in read.table.attrs.get("configs", {}).items()}
+    assert loaded.configs["s0"]["model"]["linear_layers"] == 1 and "s2" not in loaded.configs
+    assert set(loaded.trials.loc[loaded.trials["study"] == "s4", "machine"]) == {"h4"}
+    assert loaded.trials.loc[loaded.trials["study"] == "s3", "suggest_j"].isna().all()
+    assert len(loaded.sources) == 6  # the file of no rows is no source, as before
+    together = [read.files for read in _read_many(sorted((tmp_path / "sweep").rglob("trials.csv")))]
+    # Jobs 4 (quoted) and 6 (no rows) read alone, job 3's header as a text of one, jobs 0, 1, 2, 5 as one.
+    assert sorted(len(files) for files in together) == [0, 0, 1, 4]

@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -87,34 +87,47 @@ def _final_accuracy(final: dict | None) -> float:
 
 def _with_machine(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Label the rows with the machine (and any final test accuracy) in the study.json beside them."""
-    sidecar = path.parent / "study.json"
-    if sidecar.is_file():
-        try:
-            info = json.loads(sidecar.read_text())
-        except (OSError, ValueError):
-            info = {}
-        machine = info.get("machine") if isinstance(info, dict) else None
-        final = info.get("final") if isinstance(info, dict) else None
-        if not isinstance(info, dict) or not all(isinstance(v, dict) for v in (machine or {}, final or {})):
-            raise HarnessError(
-                f"{sidecar} is not a study's record (a JSON object with a machine and final object); "
-                f"restore the study.json the harness wrote, or remove it to report the rows without it"
-            )
-        try:
-            final_accuracy = _final_accuracy(final)
-        except (TypeError, ValueError):
-            raise HarnessError(
-                f"{sidecar}: final.test_accuracy={(final or {}).get('test_accuracy')!r} is not a number; "
-                f"restore the study.json the harness wrote, or remove it"
-            ) from None
-        if "machine" not in table.columns:
-            table = table.assign(machine=machine_label(machine or {}))
-        if "final_test_accuracy" not in table.columns:
-            table = table.assign(final_test_accuracy=final_accuracy)
-        table = table.assign(**{k: v for k, v in from_config(info.get("config")).items() if k not in table})
-        if isinstance(info.get("config"), dict) and "study" in table:
-            table.attrs["configs"] = {str(s): info["config"] for s in table["study"].unique()}
+    sidecar = _sidecar(path)
+    if sidecar is None:
+        return table
+    columns, config = sidecar
+    table = table.assign(**{k: v for k, v in columns.items() if k not in table.columns})
+    if config is not None and "study" in table:
+        table.attrs["configs"] = {str(s): config for s in table["study"].unique()}
     return table
+
+
+def _sidecar(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The columns the study.json beside a trials table gives its rows (machine, final test accuracy,
+    the recorded configuration's), and that configuration; None without a study.json."""
+    sidecar = path.parent / "study.json"
+    if not sidecar.is_file():
+        return None
+    try:
+        info = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        info = {}
+    machine = info.get("machine") if isinstance(info, dict) else None
+    final = info.get("final") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not all(isinstance(v, dict) for v in (machine or {}, final or {})):
+        raise HarnessError(
+            f"{sidecar} is not a study's record (a JSON object with a machine and final object); "
+            f"restore the study.json the harness wrote, or remove it to report the rows without it"
+        )
+    try:
+        final_accuracy = _final_accuracy(final)
+    except (TypeError, ValueError):
+        raise HarnessError(
+            f"{sidecar}: final.test_accuracy={(final or {}).get('test_accuracy')!r} is not a number; "
+            f"restore the study.json the harness wrote, or remove it"
+        ) from None
+    config = info.get("config")
+    columns = {
+        "machine": machine_label(machine or {}),
+        "final_test_accuracy": final_accuracy,
+        **from_config(config),
+    }
+    return columns, config if isinstance(config, dict) else None
 
 
 LAYER_COLUMNS = ("linear_layers", "conv_layers", "relu")
@@ -292,19 +305,89 @@ def _read_studies(url: str) -> pd.DataFrame:
     return frame
 
 
-def _expand(item: str, loaded: Loaded) -> list[tuple[str, pd.DataFrame]]:
+class _Read(NamedTuple):
+    """Rows read from one input, or from many files of one header parsed as one text (``files``:
+    read again one by one when a check must name the file and row)."""
+
+    origin: str
+    table: pd.DataFrame
+    files: tuple[Path, ...] = ()
+
+
+def _read_file(path: Path) -> _Read:
+    return _Read(str(path), _with_machine(_read_table(path), path))
+
+
+def _read_many(paths: list[Path]) -> list[_Read]:
+    """Each file's rows, with its study.json's columns. A sweep's thousands of trials.csv files with
+    one header are parsed as one text (one file at a time spent 2 ms each, most of a 10,000-study
+    report). A file with quotes, carriage returns or no rows is read on its own."""
+    texts: dict[bytes, list[tuple[Path, list[bytes]]]] = {}
+    alone = []
+    for path in paths:
+        try:
+            data = path.read_bytes() if path.suffix == ".csv" else b""
+        except OSError:
+            data = b""
+        header, _, body = data.partition(b"\n")
+        lines = [line for line in body.split(b"\n") if line]
+        if not lines or b'"' in data or b"\r" in data:
+            alone.append(path)  # read by pandas alone: its quoting, its errors
+        else:
+            texts.setdefault(header, []).append((path, lines))
+    out = [_read_file(p) for p in alone]
+    for header, files in texts.items():
+        table = _one_text(header, files)
+        if table is None:  # pandas saw other rows than the lines: each file on its own
+            out += [_read_file(p) for p, _ in files]
+        else:
+            out.append(_Read(f"{files[0][0]} and {len(files) - 1} more", table, tuple(p for p, _ in files)))
+    return out
+
+
+def _one_text(header: bytes, files: list[tuple[Path, list[bytes]]]) -> pd.DataFrame | None:
+    """Files of one header parsed as one CSV text, each row given its file's study.json columns."""
+    import io
+
+    text = b"\n".join([header, *(line for _, lines in files for line in lines)])
+    try:
+        table = pd.read_csv(io.BytesIO(text))
+    except (ValueError, pd.errors.ParserError):
+        return None  # each file on its own says which is unreadable
+    counts = np.array([len(lines) for _, lines in files])
+    if len(table) != counts.sum():
+        return None
+    sidecars = [_sidecar(path) for path, _ in files]
+    if any(sidecars):
+        names = sorted({name for s in sidecars if s for name in s[0]} - set(table.columns))
+        per_file = pd.DataFrame([s[0] if s else {} for s in sidecars], columns=names)
+        for name in names:
+            table[name] = np.repeat(per_file[name].to_numpy(object), counts)
+            table[name] = table[name].infer_objects()
+        configs: dict[str, Any] = {}
+        if "study" in table:
+            studies = table["study"].astype(str).to_numpy()
+            edges = np.r_[0, np.cumsum(counts)]
+            for i, s in enumerate(sidecars):
+                if s and s[1] is not None:
+                    configs.update(dict.fromkeys(np.unique(studies[edges[i] : edges[i + 1]]), s[1]))
+        table.attrs["configs"] = configs
+    return table
+
+
+def _expand(item: str, loaded: Loaded) -> list[_Read]:
     if "://" in item:
-        return [(item, read_storage(item))]
+        return [_Read(item, read_storage(item))]
     path = Path(item)
     if path.is_file():
-        return [(str(path), _with_machine(_read_table(path), path))]
+        return [_read_file(path)]
     if path.is_dir():
         tables = sorted(path.rglob(TRIALS_FILE))
         # A Hydra job directory (it has .hydra/) without a trials.csv has not recorded a round yet.
         for job in sorted(p.parent for p in path.rglob(".hydra")):
             if not (job / TRIALS_FILE).exists():
                 loaded.missing_jobs.append(job)
-        return [(str(t), _with_machine(_read_table(t), t)) for t in tables]
+        return _read_many(tables)
     raise HarnessError(
         f"{item} does not exist; give run or sweep directories, CSV/Parquet files or a storage URL"
     )
@@ -455,23 +538,24 @@ def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
     loaded = Loaded(pd.DataFrame())
     frames = []
     for item in inputs:
-        expanded = _expand(item, loaded)
-        for _, table in expanded:
-            loaded.configs.update(table.attrs.get("configs", {}))
-        tables = [(origin, table) for origin, table in expanded if len(table)]
-        if len(tables) > 1:
+        reads = _expand(item, loaded)
+        for read in reads:
+            loaded.configs.update(read.table.attrs.get("configs", {}))
+        reads = [read for read in reads if len(read.table)]
+        if len(reads) > 1 or any(read.files for read in reads):
             # A sweep's thousands of trials.csv files are checked as one table; where a check fails,
             # file by file below, so that the message names the file and row.
             try:
-                frames.append(normalise(pd.concat([t for _, t in tables], ignore_index=True), item))
+                frames.append(normalise(pd.concat([r.table for r in reads], ignore_index=True), item))
             except HarnessError:
-                pass
+                reads = [one for read in reads for one in ([_read_file(f) for f in read.files] or [read])]
             else:
-                loaded.sources += [origin for origin, _ in tables]
+                loaded.sources += [str(f) for read in reads for f in (read.files or [read.origin])]
                 continue
-        for origin, table in tables:
-            frames.append(normalise(table, origin))
-            loaded.sources.append(origin)
+        for read in reads:
+            if len(read.table):
+                frames.append(normalise(read.table, read.origin))
+                loaded.sources.append(read.origin)
     frames += [normalise(f, "paper") for f in extra or []]
     if not frames:
         raise HarnessError(
