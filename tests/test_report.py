@@ -1137,3 +1137,34 @@ def test_a_sweep_s_files_parsed_as_one_text_give_the_rows_read_file_by_file(tmp_
     together = [read.files for read in _read_many(sorted((tmp_path / "sweep").rglob("trials.csv")))]
     # Jobs 4 (quoted) and 6 (no rows) read alone, job 3's header as a text of one, jobs 0, 1, 2, 5 as one.
     assert sorted(len(files) for files in together) == [0, 0, 1, 4]
+
+
+def test_the_scale_benchmark_s_storage_reads_as_one_written_through_optuna(tmp_path):
+    """bench/report_scale.py writes its 10,000-study storage into Optuna's tables directly (through the
+    API it took over an hour): Optuna's API and the report read it as they read the same studies
+    written through the API."""
+    import optuna
+
+    from bench.report_scale import synthetic_rows, write_storage, write_storage_by_api
+    from harness.report.load import _read_studies, _read_tables
+
+    rows = synthetic_rows(6).iloc[lambda f: f.index % 64 < 5]  # 6 studies of 5 rounds
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    fast.mkdir(), slow.mkdir()
+    urls = write_storage(rows, fast), write_storage_by_api(rows, slow)
+    studies = [optuna.load_study(study_name=str(rows["study"].iloc[0]), storage=url) for url in urls]
+    assert studies[0].user_attrs == studies[1].user_attrs and studies[0].direction == studies[1].direction
+    for a, b in zip(*(s.get_trials() for s in studies), strict=True):
+        assert (a.number, a.state, a.value, a.params, a.user_attrs) == (
+            b.number,
+            b.state,
+            b.value,
+            b.params,
+            b.user_attrs,
+        )
+        assert a.distributions == b.distributions
+    ignore = ["finished_at"]  # when each was written
+    for read in (_read_tables, _read_studies):
+        frames = [read(url).drop(columns=ignore) for url in urls]
+        pd.testing.assert_frame_equal(frames[0], frames[1])
+    assert len(frames[0]) == 30

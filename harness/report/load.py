@@ -10,6 +10,7 @@ import datetime
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,8 +20,12 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.records import (
+    COLUMNS,
     INTERRUPTED_ATTR,
     RECORD_ATTR,
+    RECORD_DEFAULTS,
+    RECORD_FIELDS,
+    RECORD_REQUIRED,
     REQUIRED,
     STATUSES,
     SURPLUS_ATTR,
@@ -200,14 +205,12 @@ def _read_tables(url: str) -> pd.DataFrame | None:
                 "SELECT study_id, key, value_json FROM study_user_attributes "
                 "WHERE key IN ('machine', 'final', 'config')"
             )
-            records = table(
-                "SELECT t.trial_id, t.study_id, t.number, t.datetime_complete, a.value_json "
-                "FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                f"WHERE a.key = '{RECORD_ATTR}' ORDER BY t.study_id, t.number"
-            )
-            flags = table(
-                "SELECT trial_id, value_json FROM trial_user_attributes "
-                f"WHERE key IN ('{INTERRUPTED_ATTR}', '{SURPLUS_ATTR}')"
+            # One pass over the trials' attributes: each round's record and the flags that exclude one.
+            stored = table(
+                "SELECT a.trial_id, t.study_id, t.datetime_complete, a.key, a.value_json "
+                "FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
+                f"WHERE a.key IN ('{RECORD_ATTR}', '{INTERRUPTED_ATTR}', '{SURPLUS_ATTR}') "
+                "ORDER BY t.study_id, t.number"
             )
             params = table("SELECT trial_id, param_name, param_value, distribution_json FROM trial_params")
     except sqlalchemy.exc.SQLAlchemyError as exc:
@@ -217,34 +220,85 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     per_study: dict[int, dict[str, Any]] = {int(i): {} for i in studies["study_id"]}
     for study_id, key, value in study_attrs.itertuples(index=False):
         per_study.setdefault(int(study_id), {})[key] = json.loads(value)
-    excluded = {int(t) for t, value in flags.itertuples(index=False) if json.loads(value)}
-    distributions: dict[str, Any] = {}
-    trial_params: dict[int, dict[str, Any]] = {}
-    for trial_id, name, value, dist_json in params.itertuples(index=False):
-        dist = distributions.get(dist_json) or distributions.setdefault(
-            dist_json, json_to_distribution(dist_json)
-        )
-        trial_params.setdefault(int(trial_id), {})[name] = dist.to_external_repr(value)
+    flags = stored[stored["key"] != RECORD_ATTR]
+    excluded = {
+        int(t) for t, value in zip(flags["trial_id"], flags["value_json"], strict=True) if json.loads(value)
+    }
+    records = stored[(stored["key"] == RECORD_ATTR) & ~stored["trial_id"].isin(excluded)]
+    # Stored values are Optuna's internal ones (a category's index): as the trial's params give them.
+    external = np.empty(len(params), dtype=object)
+    for dist_json, where in params.groupby("distribution_json", sort=False).indices.items():
+        dist = json_to_distribution(dist_json)
+        internal = params["param_value"].to_numpy()[where]
+        external[where] = [dist.to_external_repr(v) for v in internal]
     configs: dict[str, Any] = {}
     columns = {
         int(study_id): _study_columns(per_study.get(int(study_id), {}), str(name), configs)
         for study_id, name in studies.itertuples(index=False)
     }
-    rows = []
-    for trial_id, study_id, _, complete, value in records.itertuples(index=False):
-        if int(trial_id) in excluded:
-            continue
-        # The database keeps UTC without a zone.
-        finished = (
-            None if pd.isna(complete) else pd.Timestamp(complete).tz_localize(datetime.UTC).to_pydatetime()
+
+    def finished(i: int) -> str:  # the database keeps UTC without a zone
+        complete = records["datetime_complete"].iloc[i]
+        return (
+            ""
+            if pd.isna(complete)
+            else pd.Timestamp(complete).tz_localize(datetime.UTC).to_pydatetime().isoformat()
         )
-        rows.append(
-            _round_row(
-                json.loads(value), trial_params.get(int(trial_id), {}), finished, columns[int(study_id)]
-            )
-        )
-    frame = pd.DataFrame(rows)
+
+    frame = _rounds_frame(
+        records["value_json"].tolist(),
+        records["trial_id"].to_numpy(),
+        pd.DataFrame({"trial_id": params["trial_id"], "name": params["param_name"], "value": external}),
+        finished,
+        [columns[int(i)] for i in records["study_id"]],
+    )
     frame.attrs["configs"] = configs
+    return frame
+
+
+def _rounds_frame(
+    records: list[str],
+    trial_ids: np.ndarray,
+    params: pd.DataFrame,
+    finished: Callable[[int], str],
+    study_columns: list[dict[str, Any]],
+) -> pd.DataFrame:
+    """Stored rounds as trials.csv's rows, built a column at a time: ``records`` the rounds' JSON
+    records (parsed together by pyarrow; json.loads one by one spent 13 s on 640,000), ``params``
+    their hyperparameters (trial_id, name, value), ``finished(i)`` the completion time of round i for
+    a record written before the harness kept ``finished_at``, and each round's study columns. A field
+    a record lacks (an older harness's) takes the record's default, as TrialRecord.from_attrs would."""
+    import pyarrow as pa
+    import pyarrow.json
+
+    if not records:
+        return pd.DataFrame()
+    try:
+        frame = pyarrow.json.read_json(pa.py_buffer("\n".join(records).encode())).to_pandas()
+    except pa.ArrowInvalid:  # a field whose type changes between records: parsed one by one
+        frame = pd.DataFrame([json.loads(r) for r in records])
+    unknown = set(frame.columns) - RECORD_FIELDS
+    if unknown or not set(frame.columns) >= RECORD_REQUIRED:
+        for record in records:  # the record's own error for the first one that is not a record
+            row_of(json.loads(record), {})
+    for name in COLUMNS:
+        default = RECORD_DEFAULTS.get(name)
+        if name not in frame.columns:
+            frame[name] = np.nan if default is None else default
+        elif default is not None and frame[name].isna().any():
+            frame[name] = frame[name].astype(object).fillna(default)
+    frame = frame[list(COLUMNS)]
+    empty = np.flatnonzero(frame["finished_at"].fillna("").astype(str).to_numpy() == "")
+    if len(empty):
+        stamps = frame["finished_at"].to_numpy(dtype=object, copy=True)
+        stamps[empty] = [finished(int(i)) for i in empty]
+        frame["finished_at"] = stamps
+    for name, given in params.groupby("name", sort=True):
+        by_trial = pd.Series(given["value"].to_numpy(), index=given["trial_id"].to_numpy())
+        frame[f"p_{name}"] = by_trial.reindex(trial_ids).infer_objects().to_numpy()
+    study = pd.DataFrame(study_columns)
+    for name in study.columns:
+        frame[name] = study[name].to_numpy()
     return frame
 
 
@@ -258,17 +312,6 @@ def _study_columns(user_attrs: dict[str, Any], name: str, configs: dict[str, Any
         "final_test_accuracy": _final_accuracy(user_attrs.get("final")),
         **from_config(user_attrs.get("config")),
     }
-
-
-def _round_row(
-    record: dict[str, Any], params: dict[str, Any], finished: datetime.datetime | None, study: dict[str, Any]
-) -> dict[str, Any]:
-    """A stored round as its trials.csv row with the study's columns; a record written before the
-    harness kept ``finished_at`` takes the trial's completion time (timezone-aware, or None)."""
-    row = row_of(record, params)
-    if not row["finished_at"] and finished is not None:
-        row["finished_at"] = finished.astimezone(datetime.UTC).isoformat()
-    return {**row, **study}
 
 
 def _read_studies(url: str) -> pd.DataFrame:
@@ -287,7 +330,10 @@ def _read_studies(url: str) -> pd.DataFrame:
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
         raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
-    rows = []
+    records: list[str] = []
+    params: list[tuple[int, str, Any]] = []
+    completed: list[datetime.datetime | None] = []
+    study_columns: list[dict[str, Any]] = []
     configs: dict[str, Any] = {}
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -297,10 +343,28 @@ def _read_studies(url: str) -> pd.DataFrame:
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
-                # Optuna gives the completion time as a local time without a zone.
-                finished = trial.datetime_complete.astimezone() if trial.datetime_complete else None
-                rows.append(_round_row(attrs, trial.params, finished, columns))
-    frame = pd.DataFrame(rows)
+                params += [(len(records), name, value) for name, value in trial.params.items()]
+                records.append(json.dumps(attrs))
+                completed.append(trial.datetime_complete)
+                study_columns.append(columns)
+
+    def finished(i: int) -> str:  # Optuna gives the completion time as a local time without a zone
+        complete = completed[i]
+        return "" if complete is None else complete.astimezone().astimezone(datetime.UTC).isoformat()
+
+    frame = _rounds_frame(
+        records,
+        np.arange(len(records)),
+        pd.DataFrame(  # values as objects: a whole-number hyperparameter stays an int
+            {
+                "trial_id": [t for t, _, _ in params],
+                "name": [n for _, n, _ in params],
+                "value": np.array([v for _, _, v in params], dtype=object),
+            }
+        ),
+        finished,
+        study_columns,
+    )
     frame.attrs["configs"] = configs
     return frame
 

@@ -117,7 +117,11 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     source_all = ordered["energy_source"].to_numpy()
     shared_all = truthy(ordered.get("shared_counters")).to_numpy() if "shared_counters" in ordered else None
     table_all = ordered["table"].to_numpy() if "table" in ordered else None
-    first_rows = ordered.iloc[starts]
+    # Each study's own fields, from its first row (one array per column: a row at a time cost seconds).
+    first = {
+        c: ordered[c].to_numpy()[starts]
+        for c in ("origin", "study", "dataset", "model", "strategy", "space", "settings", "machine", "seed")
+    }
     rows = []
     frames = []  # each study's arrays, kept for the target pass
     for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
@@ -133,22 +137,21 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
             _first_reaching(rounds, accuracy, best - d.tolerance) if not math.isnan(best) else math.nan
         )
         joules_to_best = _energy_through(rounds, energy, rounds_to_best)
-        first = first_rows.iloc[i]
         table = table_all[start] if table_all is not None else ""
         interrupted = interrupted_all[start:end]
         energies = energy[~np.isnan(energy)]
         rows.append(
             {
-                "origin": first["origin"],
-                "study": first["study"],
-                "dataset": first["dataset"],
-                "model": first["model"],
-                "strategy": first["strategy"],
-                "space": first["space"],
-                "settings": first["settings"],
-                "machine": first["machine"],
+                "origin": first["origin"][i],
+                "study": first["study"][i],
+                "dataset": first["dataset"][i],
+                "model": first["model"][i],
+                "strategy": first["strategy"][i],
+                "space": first["space"][i],
+                "settings": first["settings"][i],
+                "machine": first["machine"][i],
                 "table": str(table) if isinstance(table, str) else "",
-                "seed": int(first["seed"]),
+                "seed": int(first["seed"][i]),
                 "rounds": int(rounds.max()),
                 "failed_rounds": int((status_all[start:end] == "failed").sum()),
                 "pruned_rounds": int(
