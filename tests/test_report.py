@@ -1129,7 +1129,7 @@ def test_a_sweep_s_files_parsed_as_one_text_give_the_rows_read_file_by_file(tmp_
     got = loaded.trials[by_file.columns]
     pd.testing.assert_frame_equal(got, by_file, check_dtype=False)
     assert set(loaded.trials.columns) == set(by_file.columns)
-    assert loaded.configs == {k: v for read in alone for k, v in read.table.attrs.get("configs", {}).items()}
+    assert loaded.configs == {k: v for read in alone for k, v in read.configs.items()}
     assert loaded.configs["s0"]["model"]["linear_layers"] == 1 and "s2" not in loaded.configs
     assert set(loaded.trials.loc[loaded.trials["study"] == "s4", "machine"]) == {"h4"}
     assert loaded.trials.loc[loaded.trials["study"] == "s3", "suggest_j"].isna().all()

@@ -10,7 +10,7 @@ import datetime
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -182,7 +182,6 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     here (None otherwise: the caller then goes through the API); the result is the API path's, row
     for row (tests/test_report.py checks both on one storage)."""
     import sqlalchemy
-    from optuna.distributions import json_to_distribution
 
     try:
         engine = sqlalchemy.create_engine(url)
@@ -200,19 +199,40 @@ def _read_tables(url: str) -> pd.DataFrame | None:
             def table(query: str) -> pd.DataFrame:
                 return pd.read_sql_query(sqlalchemy.text(query), db)
 
+            def parts(query: str) -> Iterator[list[tuple[Any, ...]]]:
+                """Rows a chunk at a time, from the driver's own cursor (SQLAlchemy's rows cost
+                more than the query: 11.5 s of 640,000 records' 14)."""
+                cursor = db.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(query)
+                    while part := cursor.fetchmany(CHUNK_ROWS):
+                        yield part
+                finally:
+                    cursor.close()
+
             studies = table("SELECT study_id, study_name FROM studies ORDER BY study_id")
             study_attrs = table(
                 "SELECT study_id, key, value_json FROM study_user_attributes "
                 "WHERE key IN ('machine', 'final', 'config')"
             )
             # One pass over the trials' attributes: each round's record and the flags that exclude one.
-            stored = table(
+            excluded: set[int] = set()
+            trial_ids, study_ids, completed, records = [], [], [], []
+            for part in parts(
                 "SELECT a.trial_id, t.study_id, t.datetime_complete, a.key, a.value_json "
                 "FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
                 f"WHERE a.key IN ('{RECORD_ATTR}', '{INTERRUPTED_ATTR}', '{SURPLUS_ATTR}') "
                 "ORDER BY t.study_id, t.number"
+            ):
+                kept = [row for row in part if row[3] == RECORD_ATTR]
+                excluded |= {int(row[0]) for row in part if row[3] != RECORD_ATTR and json.loads(row[4])}
+                trial_ids.append(np.array([row[0] for row in kept], dtype=np.int64))
+                study_ids += [row[1] for row in kept]
+                completed += [row[2] for row in kept]
+                records.append(_parse_records([row[4] for row in kept]))
+            params = _read_params(
+                parts("SELECT trial_id, param_name, param_value, distribution_json FROM trial_params")
             )
-            params = table("SELECT trial_id, param_name, param_value, distribution_json FROM trial_params")
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise HarnessError(f"{url} cannot be read as an Optuna storage ({exc})") from exc
     finally:
@@ -220,85 +240,135 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     per_study: dict[int, dict[str, Any]] = {int(i): {} for i in studies["study_id"]}
     for study_id, key, value in study_attrs.itertuples(index=False):
         per_study.setdefault(int(study_id), {})[key] = json.loads(value)
-    flags = stored[stored["key"] != RECORD_ATTR]
-    excluded = {
-        int(t) for t, value in zip(flags["trial_id"], flags["value_json"], strict=True) if json.loads(value)
-    }
-    records = stored[(stored["key"] == RECORD_ATTR) & ~stored["trial_id"].isin(excluded)]
-    # Stored values are Optuna's internal ones (a category's index): as the trial's params give them.
-    external = np.empty(len(params), dtype=object)
-    for dist_json, where in params.groupby("distribution_json", sort=False).indices.items():
-        dist = json_to_distribution(dist_json)
-        internal = params["param_value"].to_numpy()[where]
-        external[where] = [dist.to_external_repr(v) for v in internal]
     configs: dict[str, Any] = {}
     columns = {
         int(study_id): _study_columns(per_study.get(int(study_id), {}), str(name), configs)
         for study_id, name in studies.itertuples(index=False)
     }
 
-    def finished(i: int) -> str:  # the database keeps UTC without a zone
-        complete = records["datetime_complete"].iloc[i]
-        return (
-            ""
-            if pd.isna(complete)
-            else pd.Timestamp(complete).tz_localize(datetime.UTC).to_pydatetime().isoformat()
-        )
+    def finished(rows: np.ndarray) -> list[str]:  # the database keeps UTC without a zone
+        stamps = pd.Series(pd.to_datetime(pd.Series(np.asarray(completed, dtype=object)[rows])))
+        whole = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")  # datetime.isoformat's, without microseconds
+        precise = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        return whole.where(stamps.dt.microsecond == 0, precise).fillna("").tolist()
 
+    # Attempts a signal interrupted and trials that lost their round to another worker are no rounds.
+    out = np.fromiter(excluded, np.int64, len(excluded))
+    masks = [~np.isin(ids, out) for ids in trial_ids]
+    kept = np.concatenate(masks) if masks else np.array([], dtype=bool)
+    index = {study_id: i for i, study_id in enumerate(columns)}
+    rows = np.flatnonzero(kept)
+    records = [r[m] if len(r) else r for r, m in zip(records, masks, strict=True)]
     frame = _rounds_frame(
-        records["value_json"].tolist(),
-        records["trial_id"].to_numpy(),
-        pd.DataFrame({"trial_id": params["trial_id"], "name": params["param_name"], "value": external}),
-        finished,
-        [columns[int(i)] for i in records["study_id"]],
+        records,
+        np.concatenate(trial_ids)[kept] if masks else np.array([], dtype=np.int64),
+        params,
+        lambda i: finished(rows[i]),
+        list(columns.values()),
+        np.array([index[int(i)] for i in study_ids], dtype=np.int64)[kept],
     )
     frame.attrs["configs"] = configs
     return frame
 
 
-def _rounds_frame(
-    records: list[str],
-    trial_ids: np.ndarray,
-    params: pd.DataFrame,
-    finished: Callable[[int], str],
-    study_columns: list[dict[str, Any]],
-) -> pd.DataFrame:
-    """Stored rounds as trials.csv's rows, built a column at a time: ``records`` the rounds' JSON
-    records (parsed together by pyarrow; json.loads one by one spent 13 s on 640,000), ``params``
-    their hyperparameters (trial_id, name, value), ``finished(i)`` the completion time of round i for
-    a record written before the harness kept ``finished_at``, and each round's study columns. A field
-    a record lacks (an older harness's) takes the record's default, as TrialRecord.from_attrs would."""
+CHUNK_ROWS = 50_000  # stored rows fetched and parsed at a time: memory stays near the parsed table's
+
+
+def _parse_records(texts: list[str]) -> pd.DataFrame:
+    """Stored JSON records parsed together by pyarrow (json.loads one by one spent 13 s on 640,000)."""
     import pyarrow as pa
     import pyarrow.json
 
-    if not records:
+    if not texts:
         return pd.DataFrame()
     try:
-        frame = pyarrow.json.read_json(pa.py_buffer("\n".join(records).encode())).to_pandas()
-    except pa.ArrowInvalid:  # a field whose type changes between records: parsed one by one
-        frame = pd.DataFrame([json.loads(r) for r in records])
-    unknown = set(frame.columns) - RECORD_FIELDS
-    if unknown or not set(frame.columns) >= RECORD_REQUIRED:
-        for record in records:  # the record's own error for the first one that is not a record
-            row_of(json.loads(record), {})
+        frame = pyarrow.json.read_json(pa.py_buffer("\n".join(texts).encode())).to_pandas()
+    except pa.ArrowInvalid:  # a field whose type changes between records: one by one
+        frame = pd.DataFrame([json.loads(text) for text in texts])
+    if not set(frame.columns) <= RECORD_FIELDS or not set(frame.columns) >= RECORD_REQUIRED:
+        for text in texts:  # the record's own error, for the first that is not a record
+            row_of(json.loads(text), {})
+    return frame
+
+
+def _read_params(parts: Iterable[list[tuple[Any, ...]]]) -> pd.DataFrame:
+    """Stored hyperparameters (trial_id, name, internal value, distribution JSON) as (trial_id, name,
+    value) with the trial's own values (a category, not its index), names and distributions coded as
+    they stream in (1.9 million rows repeat a few)."""
+    from optuna.distributions import json_to_distribution
+
+    names: dict[str, int] = {}
+    dists: dict[str, int] = {}
+    trial_ids, name_codes, dist_codes, internal = [], [], [], []
+    for part in parts:
+        if not part:
+            continue
+        ids, name, value, dist = zip(*part, strict=True)
+        trial_ids.append(np.asarray(ids, dtype=np.int64))
+        internal.append(np.asarray(value, dtype=float))
+        for column, codes_of, out in ((name, names, name_codes), (dist, dists, dist_codes)):
+            codes, uniques = pd.factorize(np.asarray(column, dtype=object))
+            out.append(
+                np.array([codes_of.setdefault(u, len(codes_of)) for u in uniques], dtype=np.int64)[codes]
+            )
+    if not trial_ids:
+        return pd.DataFrame({"trial_id": [], "name": [], "value": []})
+    values = np.concatenate(internal)
+    dist_of = np.concatenate(dist_codes)
+    # Stored values are Optuna's internal ones (a category's index): as the trial's params give them.
+    external = np.empty(len(values), dtype=object)
+    for dist_json, code in dists.items():
+        where = np.flatnonzero(dist_of == code)
+        dist = json_to_distribution(dist_json)
+        external[where] = [dist.to_external_repr(v) for v in values[where]]
+    return pd.DataFrame(
+        {
+            "trial_id": np.concatenate(trial_ids),
+            "name": np.array(list(names), dtype=object)[np.concatenate(name_codes)],
+            "value": external,
+        }
+    )
+
+
+def _rounds_frame(
+    records: list[pd.DataFrame],
+    trial_ids: np.ndarray,
+    params: pd.DataFrame,
+    finished: Callable[[np.ndarray], list[str]],
+    studies: list[dict[str, Any]],
+    study_of: np.ndarray,
+) -> pd.DataFrame:
+    """Stored rounds as trials.csv's rows, built a column at a time: ``records`` the rounds' parsed
+    records (chunks of _parse_records), ``params`` their hyperparameters (trial_id, name, value),
+    ``finished(rows)`` the completion times of those rounds, for records written before the harness
+    kept ``finished_at``, and round i's study columns ``studies[study_of[i]]``. A field a record lacks
+    (an older harness's) takes the record's default, as TrialRecord.from_attrs would."""
+    records = [r for r in records if len(r)]
+    if not records:
+        return pd.DataFrame()
+    frame = pd.concat(records, ignore_index=True)
+    records.clear()  # the chunks are the caller's list: freed here, not after the frame is built
+    for name in frame.select_dtypes(include="object").columns:  # a field empty in some chunks: its type
+        frame[name] = frame[name].infer_objects()
     for name in COLUMNS:
         default = RECORD_DEFAULTS.get(name)
         if name not in frame.columns:
             frame[name] = np.nan if default is None else default
         elif default is not None and frame[name].isna().any():
             frame[name] = frame[name].astype(object).fillna(default)
-    frame = frame[list(COLUMNS)]
+    if list(frame.columns) != list(COLUMNS):
+        frame = frame[list(COLUMNS)]
     empty = np.flatnonzero(frame["finished_at"].fillna("").astype(str).to_numpy() == "")
     if len(empty):
         stamps = frame["finished_at"].to_numpy(dtype=object, copy=True)
-        stamps[empty] = [finished(int(i)) for i in empty]
+        stamps[empty] = finished(empty)
         frame["finished_at"] = stamps
     for name, given in params.groupby("name", sort=True):
         by_trial = pd.Series(given["value"].to_numpy(), index=given["trial_id"].to_numpy())
         frame[f"p_{name}"] = by_trial.reindex(trial_ids).infer_objects().to_numpy()
-    study = pd.DataFrame(study_columns)
+    study = pd.DataFrame(studies)
     for name in study.columns:
-        frame[name] = study[name].to_numpy()
+        frame[name] = study[name].to_numpy()[study_of]
     return frame
 
 
@@ -330,31 +400,34 @@ def _read_studies(url: str) -> pd.DataFrame:
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     except Exception as exc:  # sqlalchemy and optuna raise many kinds for a bad URL
         raise HarnessError(f"{url} cannot be opened as an Optuna storage ({exc})") from exc
-    records: list[str] = []
+    texts: list[str] = []
     params: list[tuple[int, str, Any]] = []
     completed: list[datetime.datetime | None] = []
-    study_columns: list[dict[str, Any]] = []
+    studies: list[dict[str, Any]] = []
+    study_of: list[int] = []
     configs: dict[str, Any] = {}
     for summary in summaries:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        columns = _study_columns(study.user_attrs, study.study_name, configs)
+        studies.append(_study_columns(study.user_attrs, study.study_name, configs))
         for trial in study.get_trials(deepcopy=False):
             attrs = trial.user_attrs.get(RECORD_ATTR)
             if attrs is not None and not (
                 trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
             ):
-                params += [(len(records), name, value) for name, value in trial.params.items()]
-                records.append(json.dumps(attrs))
+                params += [(len(texts), name, value) for name, value in trial.params.items()]
+                texts.append(json.dumps(attrs))
                 completed.append(trial.datetime_complete)
-                study_columns.append(columns)
+                study_of.append(len(studies) - 1)
 
-    def finished(i: int) -> str:  # Optuna gives the completion time as a local time without a zone
-        complete = completed[i]
-        return "" if complete is None else complete.astimezone().astimezone(datetime.UTC).isoformat()
+    def finished(rows: np.ndarray) -> list[str]:  # Optuna gives local times without a zone
+        return [
+            "" if completed[i] is None else completed[i].astimezone().astimezone(datetime.UTC).isoformat()  # type: ignore[union-attr]
+            for i in rows
+        ]
 
     frame = _rounds_frame(
-        records,
-        np.arange(len(records)),
+        [_parse_records(texts[i : i + CHUNK_ROWS]) for i in range(0, len(texts), CHUNK_ROWS)],
+        np.arange(len(texts)),
         pd.DataFrame(  # values as objects: a whole-number hyperparameter stays an int
             {
                 "trial_id": [t for t, _, _ in params],
@@ -363,7 +436,8 @@ def _read_studies(url: str) -> pd.DataFrame:
             }
         ),
         finished,
-        study_columns,
+        studies,
+        np.array(study_of, dtype=np.int64),
     )
     frame.attrs["configs"] = configs
     return frame
@@ -371,15 +445,23 @@ def _read_studies(url: str) -> pd.DataFrame:
 
 class _Read(NamedTuple):
     """Rows read from one input, or from many files of one header parsed as one text (``files``:
-    read again one by one when a check must name the file and row)."""
+    read again one by one when a check must name the file and row), and the studies' recorded
+    configurations."""
 
     origin: str
     table: pd.DataFrame
-    files: tuple[Path, ...] = ()
+    files: tuple[Path, ...]
+    configs: dict[str, Any]
+
+
+def _read(origin: str, table: pd.DataFrame, files: tuple[Path, ...] = ()) -> _Read:
+    """The readers leave the configurations in ``table.attrs``; they leave the frame here: pandas
+    deep-copies a frame's attrs at every operation (10,000 configurations made a report minutes long)."""
+    return _Read(origin, table, files, table.attrs.pop("configs", {}))
 
 
 def _read_file(path: Path) -> _Read:
-    return _Read(str(path), _with_machine(_read_table(path), path))
+    return _read(str(path), _with_machine(_read_table(path), path))
 
 
 def _read_many(paths: list[Path]) -> list[_Read]:
@@ -405,7 +487,7 @@ def _read_many(paths: list[Path]) -> list[_Read]:
         if table is None:  # pandas saw other rows than the lines: each file on its own
             out += [_read_file(p) for p, _ in files]
         else:
-            out.append(_Read(f"{files[0][0]} and {len(files) - 1} more", table, tuple(p for p, _ in files)))
+            out.append(_read(f"{files[0][0]} and {len(files) - 1} more", table, tuple(p for p, _ in files)))
     return out
 
 
@@ -441,7 +523,7 @@ def _one_text(header: bytes, files: list[tuple[Path, list[bytes]]]) -> pd.DataFr
 
 def _expand(item: str, loaded: Loaded) -> list[_Read]:
     if "://" in item:
-        return [_Read(item, read_storage(item))]
+        return [_read(item, read_storage(item))]
     path = Path(item)
     if path.is_file():
         return [_read_file(path)]
@@ -542,7 +624,8 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         raise HarnessError(
             f"{origin} lacks the column(s) {', '.join(missing)}; a trial table needs {', '.join(REQUIRED)}"
         )
-    frame = frame.copy()
+    # No copy: with pandas' copy-on-write (the default from pandas 3) the caller's frame never sees
+    # these changes, and a copy of a 640,000-row storage frame was the report's peak memory.
     if "status" not in frame.columns:
         frame["status"] = "complete"
     frame["status"] = frame["status"].fillna("complete").astype(str)
@@ -592,7 +675,6 @@ def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
         value: "-".join(t for t in value.split("-") if not t.startswith(PRUNE_TOKEN)) for value in pruners
     }
     pruner = frame["settings"].map(pruners)
-    frame = frame.copy()
     frame["settings"] = frame["settings"].map(kept)
     frame["strategy"] = [f"{s}+{p}" if p else s for s, p in zip(frame["strategy"], pruner, strict=True)]
     return frame
@@ -604,7 +686,7 @@ def load(inputs: list[str], extra: list[pd.DataFrame] | None = None) -> Loaded:
     for item in inputs:
         reads = _expand(item, loaded)
         for read in reads:
-            loaded.configs.update(read.table.attrs.get("configs", {}))
+            loaded.configs.update(read.configs)
         reads = [read for read in reads if len(read.table)]
         if len(reads) > 1 or any(read.files for read in reads):
             # A sweep's thousands of trials.csv files are checked as one table; where a check fails,

@@ -100,9 +100,15 @@ def _energy_through(rounds: np.ndarray, energy: np.ndarray, round_no: float) -> 
     return _prefix_sum(energy, _count_to(rounds, round_no))
 
 
+FIRST = ("origin", "study", "dataset", "model", "strategy", "space", "settings", "machine", "seed")
+OPTIONAL = ("suggest_j", "interrupted_j", "final_test_accuracy", "shared_counters", "table")
+
+
 def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     """One row per study (summary.csv): whole-table arrays sliced study by study."""
-    ordered, starts, ends = study_slices(trials.sort_values(STUDY_KEY, kind="stable"))
+    used = [*STUDY_KEY, *FIRST, "round", "accuracy", "energy_j", "status", "energy_source", *OPTIONAL]
+    narrow = trials[[c for c in dict.fromkeys(used) if c in trials.columns]]  # sorted copies stay small
+    ordered, starts, ends = study_slices(narrow.sort_values(STUDY_KEY, kind="stable"))
     rounds_all = ordered["round"].to_numpy(float)
     accuracy_all = ordered["accuracy"].to_numpy(float)
     energy_all = ordered["energy_j"].to_numpy(float)
@@ -118,10 +124,7 @@ def reduce_studies(trials: pd.DataFrame, d: Definitions) -> pd.DataFrame:
     shared_all = truthy(ordered.get("shared_counters")).to_numpy() if "shared_counters" in ordered else None
     table_all = ordered["table"].to_numpy() if "table" in ordered else None
     # Each study's own fields, from its first row (one array per column: a row at a time cost seconds).
-    first = {
-        c: ordered[c].to_numpy()[starts]
-        for c in ("origin", "study", "dataset", "model", "strategy", "space", "settings", "machine", "seed")
-    }
+    first = {c: ordered[c].to_numpy()[starts] for c in FIRST}
     rows = []
     frames = []  # each study's arrays, kept for the target pass
     for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
@@ -244,6 +247,20 @@ def pareto_rounds(trials: pd.DataFrame) -> pd.DataFrame:
     """The rounds on each cell's accuracy-energy Pareto front, over all its strategies and seeds: no
     other round of the cell has at least their accuracy for less energy (pareto.csv)."""
     fronts = []
+    params = [c for c in trials.columns if c.startswith("p_")]
+    used = [
+        *GROUP,
+        "strategy",
+        "seed",
+        "study",
+        "round",
+        "accuracy",
+        "energy_j",
+        "energy_source",
+        "status",
+        *params,
+    ]
+    trials = trials[[c for c in dict.fromkeys(used) if c in trials.columns]]  # copies stay narrow
     done = trials[(trials["status"] == "complete") & trials["accuracy"].notna() & trials["energy_j"].notna()]
     for _, cell in done.groupby(GROUP, sort=True):
         ordered = cell.sort_values(["energy_j", "accuracy"], ascending=[True, False], kind="stable")
