@@ -1,11 +1,12 @@
 """How `harness-report` scales: wall time and peak memory over 1,000 and 10,000 synthetic studies.
 
-Each study is 64 rounds of a replay-like search (3 strategies, seeds 0..N/3, 4 cells), written as one
-Parquet file of rows, as one trials.csv folder per study, or as one SQLite Optuna storage holding
-every study (``storage``; its writing is not timed). The report runs as a user runs it, in its
-own process, with plots; peak memory is that process's maximum resident set.
+Each study is 64 rounds of a replay-like search (3 strategies, seeds 0..N/12, 4 cells), written as one
+Parquet file of rows, as one trials.csv folder per study (with its study.json), or as one SQLite
+Optuna storage holding every study (``storage``); writing the input is not timed. The report runs as
+a user runs it, in its own process, with plots; peak memory is that process's maximum resident set.
+``--phases`` runs each report once more with the time of each step printed (bench/report_phases.py).
 
-    .venv/bin/python bench/report_scale.py [--studies 1000,10000] [--kinds parquet,csv] [--no-plots]
+    .venv/bin/python bench/report_scale.py [--studies 1000,10000] [--kinds parquet,csv,storage]
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def _varying(r: Any) -> dict[str, Any]:
     """The fields of _record that differ from row to row (the rest are the template's)."""
     return {
         "study": r.study, "dataset": r.dataset, "model": r.model, "strategy": r.strategy,
-        "space": r.space, "status": r.status, "energy_source": r.energy_source, "seed": int(r.seed), "round": int(r.round), "accuracy": float(r.accuracy),
+        "space": r.space, "status": r.status, "energy_source": r.energy_source, "seed": int(r.seed),
+        "round": int(r.round), "accuracy": float(r.accuracy),
         "energy_j": float(r.energy_j), "duration_s": float(r.duration_s), "suggest_j": float(r.suggest_j),
     }  # fmt: skip
 
@@ -189,10 +191,15 @@ def write_input(rows: pd.DataFrame, kind: str, where: Path) -> list[str]:
         path = where / "trials.parquet"
         rows.to_parquet(path, index=False)
         return [str(path)]
+    import json
+
     for study, study_rows in rows.groupby("study", sort=False):
         folder = where / "runs" / str(study)
         folder.mkdir(parents=True)
         study_rows.to_csv(folder / "trials.csv", index=False)
+        first = study_rows.iloc[0]  # the study.json a run writes beside it (what the report reads of it)
+        config = {"dataset": {"name": first["dataset"], "validation": 0.0}, "model": {"name": first["model"]}}
+        (folder / "study.json").write_text(json.dumps({"study": study, "machine": MACHINE, "config": config}))
     return [str(where / "runs")]
 
 
@@ -213,7 +220,16 @@ def measure(inputs: list[str], out: Path, plots: bool) -> tuple[float, float]:
 HEADER = ["| studies | rows | input | plots | seconds | peak memory (MiB) |", "|---:|---:|---|---|---:|---:|"]
 
 
-def table(cases: list[tuple[int, str]], plots: bool = True) -> list[str]:
+def phases(inputs: list[str], out: Path, plots: bool) -> str:
+    """bench/report_phases.py's table for one report of these inputs."""
+    args = [sys.executable, str(ROOT / "bench" / "report_phases.py"), *inputs, "--out", str(out)]
+    done = subprocess.run(
+        [*args, *([] if plots else ["--no-plots"])], capture_output=True, text=True, check=True
+    )
+    return "\n".join(line for line in done.stderr.splitlines() if line.startswith("|"))
+
+
+def table(cases: list[tuple[int, str]], plots: bool = True, steps: bool = False) -> list[str]:
     """A Markdown table of (studies, input kind) cases, one harness-report process each."""
     lines = [
         "| studies | rows | input | plots | seconds | peak memory (MiB) |",
@@ -225,6 +241,10 @@ def table(cases: list[tuple[int, str]], plots: bool = True) -> list[str]:
         with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
             inputs = write_input(rows, kind, Path(tmp))
             seconds, peak = measure(inputs, Path(tmp) / "report", plots=plots)
+            if steps:
+                print(
+                    f"{studies:,} studies, {kind}:\n{phases(inputs, Path(tmp) / 'steps', plots)}", flush=True
+                )
         drawn = "yes" if plots else "no"
         lines.append(f"| {studies:,} | {len(rows):,} | {kind} | {drawn} | {seconds:.1f} | {peak:,.0f} |")
         print(lines[-1], flush=True)
@@ -234,12 +254,13 @@ def table(cases: list[tuple[int, str]], plots: bool = True) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--studies", default="1000,10000")
-    p.add_argument("--kinds", default="parquet,csv")
+    p.add_argument("--kinds", default="parquet,csv,storage")
+    p.add_argument("--phases", action="store_true", help="also print where each report's time goes")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args()
     cases = [(int(n), kind) for n in args.studies.split(",") for kind in args.kinds.split(",")]
     print("\n".join(HEADER))
-    table(cases, plots=not args.no_plots)  # prints each row as it is measured
+    table(cases, plots=not args.no_plots, steps=args.phases)  # prints each row as it is measured
 
 
 if __name__ == "__main__":
