@@ -24,6 +24,19 @@ INTERRUPTED_ATTR = "interrupted"
 SPENT_ATTR = "spent"
 SURPLUS_ATTR = "surplus"  # a trial that lost its round to another worker: not a round of the study
 
+
+def is_round(user_attrs: Mapping[str, Any]) -> bool:
+    """The kept-round rule, the one place it is written: a trial is one of its study's recorded rounds
+    when it carries its record and is neither an attempt a signal or a death interrupted nor a
+    trial that lost its round to another worker (the report's SQL reader applies the same rule to
+    the attributes' rows)."""
+    return (
+        user_attrs.get(RECORD_ATTR) is not None
+        and not user_attrs.get(INTERRUPTED_ATTR)
+        and not user_attrs.get(SURPLUS_ATTR)
+    )
+
+
 # Fixed columns, in order; p_<name> hyperparameter columns follow them.
 COLUMNS = (
     "study",

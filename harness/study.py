@@ -46,6 +46,7 @@ from harness.records import (
     TRIALS_FILE,
     TrialRecord,
     TrialsWriter,
+    is_round,
 )
 from harness.rounds import CANDIDATE_ATTR, TRACE_ATTR, LiveRounds, RoundBackend, round_settings
 from harness.search.space import distributions
@@ -205,10 +206,9 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
 
 
 def _record_of(trial: FrozenTrial) -> TrialRecord | None:
-    attrs = trial.user_attrs.get(RECORD_ATTR)
-    if attrs is None or trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR):
+    if not is_round(trial.user_attrs):
         return None
-    return TrialRecord.from_attrs(attrs, trial.params)
+    return TrialRecord.from_attrs(trial.user_attrs[RECORD_ATTR], trial.params)
 
 
 def finished_records(study: optuna.Study) -> list[TrialRecord]:

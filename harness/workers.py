@@ -38,7 +38,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.energy.base import Measurement
-from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR
+from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_ATTR, is_round
 
 ROUND_ATTR = "round"
 WORKER_ATTR = "worker"
@@ -99,11 +99,7 @@ def _round_of(trial: FrozenTrial) -> int | None:
 
 def _recorded(trial: FrozenTrial) -> bool:
     """Its record was written (by a worker that may have died before telling): the round stands."""
-    return (
-        RECORD_ATTR in trial.user_attrs
-        and not trial.user_attrs.get(INTERRUPTED_ATTR)
-        and not trial.user_attrs.get(SURPLUS_ATTR)
-    )
+    return is_round(trial.user_attrs)
 
 
 def was_interrupted(trial: FrozenTrial) -> bool:

@@ -1002,19 +1002,52 @@ def test_with_fewer_seeds_than_a_comparison_needs_the_section_is_one_line_saying
     assert "study.seed=range(0,5)" in text
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("folder", ["rq1_digits", "rq2_fashion"])
-def test_a_committed_study_folder_regenerates_its_tables_unchanged(tmp_path, folder):
-    """The reducer's speed-ups must not move a number: the committed tables of two study folders
-    (live runs, paired comparisons, the RQ2 ablation) come out byte for byte."""
+def _committed_reports() -> list[tuple[str, list[str], str]]:
+    """Every committed study folder's report as its README makes it: (name, harness-report inputs and
+    options relative to the project, the folder holding the committed tables)."""
     from tests.conftest import ROOT
 
-    study = ROOT / "studies" / folder
-    out = run_cli(["harness-report", str(study / "runs"), "--no-plots", "--out", str(tmp_path)], ROOT)
+    tables = sorted(str(t.relative_to(ROOT)) for t in (ROOT / "studies" / "replay" / "tables").iterdir())
+    replay = sorted(
+        str(t.relative_to(ROOT)) for t in (ROOT / "studies" / "replay").glob("*/*/trials.parquet")
+    )
+    return [
+        ("rq1_digits", ["studies/rq1_digits/runs"], "studies/rq1_digits"),
+        ("rq2_fashion", ["studies/rq2_fashion/runs"], "studies/rq2_fashion"),
+        ("rq1_fashion_corrected", ["studies/rq1_fashion_corrected/runs"], "studies/rq1_fashion_corrected"),
+        ("energy_aware", ["studies/energy_aware/runs"], "studies/energy_aware"),
+        (
+            "energy_aware_delta",
+            ["studies/energy_aware/runs", "--delta", "0.03"],
+            "studies/energy_aware/delta_0.03",
+        ),
+        (
+            "rq1_fashion",
+            ["studies/rq1_fashion/runs", "--paper", str(PAPER / "RQ1_FM_3.csv")],
+            "studies/rq1_fashion",
+        ),
+        ("replay", [*replay, *(a for t in tables for a in ("--table", t))], "studies/replay/report"),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, args, folder", _committed_reports(), ids=[c[0] for c in _committed_reports()])
+def test_a_committed_study_folder_regenerates_its_tables_unchanged(tmp_path, name, args, folder):
+    """The reducer's speed-ups must not move a number: every committed study folder's tables (live
+    runs, paired comparisons, the RQ2 ablation, a --delta, the paper's rounds beside ours, replayed
+    Parquet rows with their tables' optima) come out byte for byte."""
+    from tests.conftest import ROOT
+
+    if "--paper" in args and not (PAPER / "RQ1_FM_3.csv").exists():
+        pytest.skip("../shared/paper absent")
+    out = run_cli(["harness-report", *args, "--no-plots", "--out", str(tmp_path)], ROOT)
     assert out.returncode == 0, out.stderr
+    compared = 0
     for name in ("summary.csv", "summary_by_strategy.csv", "comparisons.csv", "anytime.csv", "ablation.csv"):
-        if (study / name).exists():
-            assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
+        if (ROOT / folder / name).exists():
+            assert (tmp_path / name).read_bytes() == (ROOT / folder / name).read_bytes(), name
+            compared += 1
+    assert compared >= 2
 
 
 def test_a_bad_row_in_one_of_many_trials_files_is_named_by_its_file_and_row(tmp_path):

@@ -30,6 +30,7 @@ from harness.records import (
     STATUSES,
     SURPLUS_ATTR,
     TRIALS_FILE,
+    is_round,
     row_of,
 )
 
@@ -215,7 +216,8 @@ def _read_tables(url: str) -> pd.DataFrame | None:
                 "SELECT study_id, key, value_json FROM study_user_attributes "
                 "WHERE key IN ('machine', 'final', 'config')"
             )
-            # One pass over the trials' attributes: each round's record and the flags that exclude one.
+            # One pass over the trials' attributes: each round's record and the flags that exclude one
+            # (records.is_round's rule, applied to the attributes' rows).
             excluded: set[int] = set()
             trial_ids, study_ids, completed, records = [], [], [], []
             for part in parts(
@@ -410,10 +412,8 @@ def _read_studies(url: str) -> pd.DataFrame:
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         studies.append(_study_columns(study.user_attrs, study.study_name, configs))
         for trial in study.get_trials(deepcopy=False):
-            attrs = trial.user_attrs.get(RECORD_ATTR)
-            if attrs is not None and not (
-                trial.user_attrs.get(INTERRUPTED_ATTR) or trial.user_attrs.get(SURPLUS_ATTR)
-            ):
+            if is_round(trial.user_attrs):
+                attrs = trial.user_attrs[RECORD_ATTR]
                 params += [(len(texts), name, value) for name, value in trial.params.items()]
                 texts.append(json.dumps(attrs))
                 completed.append(trial.datetime_complete)
