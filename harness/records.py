@@ -23,6 +23,9 @@ INTERRUPTED_ATTR = "interrupted"
 # each heartbeat while a round trains and once more when a signal stops it ("until": heartbeat, signal).
 SPENT_ATTR = "spent"
 SURPLUS_ATTR = "surplus"  # a trial that lost its round to another worker: not a round of the study
+# The study attribute (and study.json key) with what the report groups a study by: its strategy,
+# pruner, what its rounds are scored on and its settings (harness/config: Config.facts).
+FACTS_ATTR = "facts"
 
 
 def is_round(user_attrs: Mapping[str, Any]) -> bool:

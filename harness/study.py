@@ -39,6 +39,7 @@ from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import (
+    FACTS_ATTR,
     INTERRUPTED_ATTR,
     RECORD_ATTR,
     SPENT_ATTR,
@@ -187,6 +188,7 @@ def _open_study(cfg: Config, storage: optuna.storages.BaseStorage) -> optuna.Stu
                 study.set_metric_names(["accuracy", "energy_j"] if two else ["accuracy"])
             study.set_user_attr("fingerprint", digest)
             study.set_user_attr("config", cfg.fingerprint())
+            study.set_user_attr(FACTS_ATTR, cfg.facts())  # studies made before it are read by name
             return study
     # Another worker may have created the study an instant ago and not yet stamped its settings.
     deadline = time.monotonic() + SETTINGS_WAIT_S
@@ -670,18 +672,23 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     st = cfg.study
     if st.threads is not None:
         torch.set_num_threads(st.threads)
+    spec = cfg.model
+    largest, max_epochs, batch_size = costliest_round(cfg, spec)
     if st.backend == "replay":
         from harness.replay import ReplayRounds
 
         # Nothing trains: no data, no warm-up, no stacking plan. The strategy's asks are still metered.
         replay = ReplayRounds.open(cfg)
         return _with_storage_and_meter(
-            cfg, torch.device("cpu"), run_dir, lambda meter: (replay, None), replay.final_accuracies
+            cfg,
+            torch.device("cpu"),
+            run_dir,
+            lambda meter: (replay, None),
+            replay.final_accuracies,
+            max_epochs,
         )
     device = pick_device(st.device)
     data, final_data = load_data(cfg, device)
-    spec = cfg.model
-    largest, _, batch_size = costliest_round(cfg, spec)
     try:
         warm_up(largest, data)
     except ValueError as exc:
@@ -709,7 +716,7 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
 
     # A table build keeps every candidate's test accuracy already: no picked configuration to retrain.
     has_test = final_data is not None and not cfg.strategy.traces_epochs
-    return _with_storage_and_meter(cfg, device, run_dir, live, has_test)
+    return _with_storage_and_meter(cfg, device, run_dir, live, has_test, max_epochs)
 
 
 def _with_storage_and_meter(
@@ -718,6 +725,7 @@ def _with_storage_and_meter(
     run_dir: Path,
     backend: Callable[[Meter], tuple[RoundBackend, StackPlan | None]],
     has_test: bool,
+    max_epochs: int,
 ) -> StudyResult:
     st = cfg.study
     _check_same_storage(run_dir, st.storage)  # before the storage is opened (and a study created in it)
@@ -731,14 +739,28 @@ def _with_storage_and_meter(
         try:
             rounds, stacking = backend(meter)
             with ActiveJobs() as jobs:
-                return _run_study(cfg, storage, rounds, meter, device, jobs, stacking, run_dir, has_test)
+                opened = _open(cfg, storage, rounds, meter, device, jobs, stacking, run_dir, max_epochs)
+                return _finish(opened, _loop(opened), has_test)
         finally:
             meter.close()
     finally:
         close_storage(storage)  # SQLite: the .db file alone then holds the study
 
 
-def _run_study(
+@dataclass
+class _Opened:
+    """A study opened for this worker: what its round loop and its finish share."""
+
+    study: optuna.Study
+    name: str
+    session: _Session
+    summary: dict[str, Any]  # study.json's content
+    writer: TrialsWriter
+    lock: Any  # this run directory's lock, held while rounds are added
+    records: list[TrialRecord]  # every worker's rounds so far
+
+
+def _open(
     cfg: Config,
     storage: optuna.storages.BaseStorage,
     rounds: RoundBackend,
@@ -747,14 +769,13 @@ def _run_study(
     jobs: ActiveJobs,
     stacking: StackPlan | None,
     run_dir: Path,
-    has_test: bool = False,
-) -> StudyResult:
-    from tqdm import tqdm
-
+    max_epochs: int,
+) -> _Opened:
+    """Open (or resume) the study: its pruner, the machine and idle baseline it records, the attempts
+    interrupted before, study.json and trials.csv as the storage has them."""
     st = cfg.study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(cfg, storage)
-    _, max_epochs, _ = costliest_round(cfg, cfg.model)
     study.pruner = cfg.strategy.make_pruner(max_epochs)
     name = study.study_name  # the configuration's name, or the older name it resumes under
     info = machine_info(meter, device)
@@ -783,6 +804,7 @@ def _run_study(
         "study": name,
         "storage": st.storage,
         "config": cfg.fingerprint(),
+        **({FACTS_ATTR: study.user_attrs[FACTS_ATTR]} if FACTS_ATTR in study.user_attrs else {}),
         "machine": info,
         "idle_power_w": idle_power_w,
     }
@@ -810,6 +832,17 @@ def _run_study(
         workers=workers,
         run_dir=run_dir,
     )
+    return _Opened(study, name, session, summary, writer, lock, records)
+
+
+def _loop(opened: _Opened) -> str | None:
+    """Claim, train and record rounds until the study has them all or its stop rule holds (the
+    reason then); a signal ends it with Interrupted, saying where it landed."""
+    from tqdm import tqdm
+
+    study, name, session, summary = opened.study, opened.name, opened.session, opened.summary
+    st = session.cfg.study
+    records = opened.records
     # A bar on a terminal; in a log file (stderr not a terminal) one plain line per round instead of
     # carriage-return redraws.
     terminal = sys.stderr.isatty()
@@ -826,7 +859,7 @@ def _run_study(
     # A signal may land anywhere in the loop (the stop rule, the trials.csv append, the summary), not
     # only inside a round: every _Stop from it ends here.
     try:
-        with lock, bar, _stoppable() as signals:
+        with opened.lock, bar, _stoppable() as signals:
             while True:
                 stopped = stop_reason(records, st)
                 if stopped is not None and len(records) < st.rounds:
@@ -836,7 +869,7 @@ def _run_study(
                     )
                     study.set_user_attr("stopped", {"rounds": len(records), "reason": stopped})
                     summary["stopped"] = {"rounds": len(records), "reason": stopped}
-                    _write_json(run_dir / STUDY_FILE, summary)
+                    _write_json(session.run_dir / STUDY_FILE, summary)
                     break
                 signals.check()
                 record = _run_round(session)
@@ -845,10 +878,10 @@ def _run_study(
                     if len(finished_records(study)) >= st.rounds:
                         break
                     continue  # this worker's training lost its round to another worker: claim another
-                writer.append(record)
+                opened.writer.append(record)
                 records = finished_records(study)  # every worker's rounds so far
                 _check_failures(name, records, st.max_failures)
-                result = summarise(name, records, run_dir)
+                result = summarise(name, records, session.run_dir)
                 best = "-" if result.best_accuracy is None else f"{result.best_accuracy:.4f}"
                 joules = "-" if result.total_joules is None else f"{result.total_joules:,.0f}"
                 bar.set_postfix_str(f"best {best}, {joules} J ({record.energy_source})")
@@ -862,8 +895,11 @@ def _run_study(
                     )
     except _Stop as stop:
         signame = signal.Signals(stop.signum).name
-        kept = len(finished_records(study))
-        if session.current_round:
+        recorded = finished_records(study)
+        kept = len(recorded)
+        # A signal just after a round's record was written finds the round still current: it is kept,
+        # so the stop was between rounds (seen under SLURM's time limit: "in round 182; 182 kept").
+        if session.current_round and session.current_round not in {r.round for r in recorded}:
             where = f"in round {session.current_round} of {st.rounds}"
             resume = f"resume from round {session.current_round}"
         else:  # between rounds: the last one is recorded, the next not yet begun
@@ -872,6 +908,15 @@ def _run_study(
             f"{signame}: stopped {name} {where}; {kept} rounds are kept, run the same command to {resume}",
             128 + stop.signum,
         ) from None
+    return stopped
+
+
+def _finish(opened: _Opened, stopped: str | None, has_test: bool) -> StudyResult:
+    """The study's result line and, for a validation-scored search that is done, its picked
+    configuration scored once on the test set (kept in the storage: a rerun does not score again)."""
+    study, name, session, summary = opened.study, opened.name, opened.session, opened.summary
+    st = session.cfg.study
+    run_dir = session.run_dir
     records = finished_records(study)
     result = summarise(name, records[: st.rounds], run_dir)
     print(result.line(), flush=True)

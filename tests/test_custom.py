@@ -63,13 +63,19 @@ def test_a_network_that_is_not_a_sequence_of_layers_runs_its_repetitions_one_aft
     assert len(rows(tmp_path / "res" / "trials.csv")) == 2
 
 
-def test_a_custom_network_stacked_learns_exactly_what_it_learns_one_repetition_at_a_time(tmp_path):
+def test_a_custom_network_stacked_learns_what_it_learns_one_repetition_at_a_time(tmp_path):
+    """The same configurations, and the same accuracies to within an image: a stacked (batched)
+    matrix product sums in another order than one network's on some CPUs (seen on AMD EPYC, not on
+    the Intel machine this was written on), which can flip one boundary image of digits' 360 in one
+    repetition (1/720 of the mean). tests/test_stacking.py holds the weights themselves close."""
     common = ["model=custom", "model._target_=examples.nets.mlp", "+model.kwargs.width=16", "study.rounds=2"]
     harness(tmp_path, "stacked", *common, "study.stack_repetitions=true", "study.name=stacked")
     harness(tmp_path, "one", *common, "study.stack_repetitions=false", "study.name=one")
     a, b = rows(tmp_path / "stacked" / "trials.csv"), rows(tmp_path / "one" / "trials.csv")
     assert [r["p_lr"] for r in a] == [r["p_lr"] for r in b]
-    assert [float(r["accuracy"]) for r in a] == pytest.approx([float(r["accuracy"]) for r in b], abs=1e-6)
+    assert [float(r["accuracy"]) for r in a] == pytest.approx(
+        [float(r["accuracy"]) for r in b], abs=2.5 / 720
+    )
 
 
 def test_the_target_and_its_settings_are_in_the_study_name_and_fingerprint(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import math
 import re
 import subprocess
@@ -1201,3 +1202,32 @@ def test_the_scale_benchmark_s_storage_reads_as_one_written_through_optuna(tmp_p
         frames = [read(url).drop(columns=ignore) for url in urls]
         pd.testing.assert_frame_equal(frames[0], frames[1])
     assert len(frames[0]) == 30
+
+
+def test_what_a_study_is_grouped_by_is_recorded_not_parsed_from_its_name(make_config, tmp_path):
+    """A study records its strategy, pruner, scoring split and settings (Config.facts) in the storage
+    and study.json; the report reads them there. They are what its name says when the harness named
+    it, and a study.name of one's own no longer loses them (its settings and pruner were read from the
+    name, so such a study was pooled apart and its pruner unlabelled)."""
+    from harness import study as study_mod
+    from harness.report.load import _pruner_in_strategy, settings_of
+
+    common = ("strategy=random", "study.rounds=2", "strategy.pruner=median", "dataset.validation=0.25")
+    named, own = make_config(*common), make_config(*common, "study.name=my-own-study")
+    facts = named.facts()
+    parsed = settings_of(named.study_name, named.dataset.name, named.model.name, "random", named.space.name)
+    relabelled = _pruner_in_strategy(pd.DataFrame({"settings": [parsed], "strategy": ["random"]}))
+    assert facts["settings"] == relabelled["settings"][0] and "val0.25" in facts["settings"]
+    assert f"random+{facts['pruner']}" == relabelled["strategy"][0] == "random+median"
+    assert facts["scored_on"] == "validation" and own.facts() == facts
+    for cfg, where in ((named, "named"), (own, "own")):
+        study_mod.run(cfg, tmp_path / where)
+    assert json.loads((tmp_path / "own" / "study.json").read_text())["facts"] == facts
+    for inputs in ([str(tmp_path / "named"), str(tmp_path / "own")], [named.study.storage]):
+        trials = load(inputs).trials
+        assert set(trials["study"]) == {named.study_name, "my-own-study"}
+        assert set(trials["settings"]) == {facts["settings"]}, (
+            inputs,
+            trials.groupby("study")["settings"].unique(),
+        )
+        assert set(trials["strategy"]) == {"random+median"}

@@ -176,6 +176,19 @@ class Config:
             return self.study.name
         return "-".join([self.legacy_name, *name_tokens(self)])
 
+    def facts(self) -> dict[str, str]:
+        """What the report groups and labels a study by, recorded with it (the storage's ``facts``
+        study attribute and study.json) so that it is read rather than parsed from the study's name,
+        which stays for humans (and may be any study.name): the strategy, its pruner, what its rounds
+        are scored on, and its settings (the name's tokens after the seed, the pruner's aside)."""
+        tokens = name_tokens(self)
+        return {
+            "strategy": self.strategy.name,
+            "pruner": "" if self.strategy.pruner == "none" else self.strategy.pruner,
+            "scored_on": "validation" if self.dataset.validation > 0 else "test",
+            "settings": "-".join(t for t in tokens if not t.startswith(PRUNE_TOKEN)),
+        }
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes what a round computes. A resumed study must match it."""
         study = dataclasses.asdict(self.study)
@@ -255,9 +268,12 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "dataset.test_size": "t",
     "study.beta2_defect": ("b2defect", "b2applied"),
     "dataset.validation": "val",
-    "strategy.pruner": "prune_",
+    "strategy.pruner": "prune_",  # PRUNE_TOKEN
     "study.backend": "",  # replay
 }
+
+
+PRUNE_TOKEN = "prune_"
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

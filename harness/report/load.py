@@ -21,6 +21,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.records import (
     COLUMNS,
+    FACTS_ATTR,
     INTERRUPTED_ATTR,
     RECORD_ATTR,
     RECORD_DEFAULTS,
@@ -132,6 +133,7 @@ def _sidecar(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
         "machine": machine_label(machine or {}),
         "final_test_accuracy": final_accuracy,
         **from_config(config),
+        **from_facts(info.get(FACTS_ATTR)),
     }
     return columns, config if isinstance(config, dict) else None
 
@@ -150,6 +152,14 @@ def from_config(config: object) -> dict[str, object]:
     out: dict[str, object] = {c: model[c] for c in LAYER_COLUMNS if c in model}
     out["scored_on"] = "validation" if float(dataset.get("validation") or 0.0) > 0 else "test"
     return out
+
+
+def from_facts(facts: object) -> dict[str, str]:
+    """Columns from what a study recorded it is grouped by (Config.facts): its settings and its
+    pruner, read here instead of parsed from its name; none for a study recorded before them."""
+    if not isinstance(facts, dict):
+        return {}
+    return {"settings": str(facts.get("settings", "")), "pruner": str(facts.get("pruner", ""))}
 
 
 def read_storage(url: str) -> pd.DataFrame:
@@ -214,7 +224,7 @@ def _read_tables(url: str) -> pd.DataFrame | None:
             studies = table("SELECT study_id, study_name FROM studies ORDER BY study_id")
             study_attrs = table(
                 "SELECT study_id, key, value_json FROM study_user_attributes "
-                "WHERE key IN ('machine', 'final', 'config')"
+                f"WHERE key IN ('machine', 'final', 'config', '{FACTS_ATTR}')"
             )
             # One pass over the trials' attributes: each round's record and the flags that exclude one
             # (records.is_round's rule, applied to the attributes' rows).
@@ -226,12 +236,12 @@ def _read_tables(url: str) -> pd.DataFrame | None:
                 f"WHERE a.key IN ('{RECORD_ATTR}', '{INTERRUPTED_ATTR}', '{SURPLUS_ATTR}') "
                 "ORDER BY t.study_id, t.number"
             ):
-                kept = [row for row in part if row[3] == RECORD_ATTR]
+                rounds = [row for row in part if row[3] == RECORD_ATTR]
                 excluded |= {int(row[0]) for row in part if row[3] != RECORD_ATTR and json.loads(row[4])}
-                trial_ids.append(np.array([row[0] for row in kept], dtype=np.int64))
-                study_ids += [row[1] for row in kept]
-                completed += [row[2] for row in kept]
-                records.append(_parse_records([row[4] for row in kept]))
+                trial_ids.append(np.array([row[0] for row in rounds], dtype=np.int64))
+                study_ids += [row[1] for row in rounds]
+                completed += [row[2] for row in rounds]
+                records.append(_parse_records([row[4] for row in rounds]))
             params = _read_params(
                 parts("SELECT trial_id, param_name, param_value, distribution_json FROM trial_params")
             )
@@ -259,13 +269,13 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     masks = [~np.isin(ids, out) for ids in trial_ids]
     kept = np.concatenate(masks) if masks else np.array([], dtype=bool)
     index = {study_id: i for i, study_id in enumerate(columns)}
-    rows = np.flatnonzero(kept)
+    round_rows = np.flatnonzero(kept)
     records = [r[m] if len(r) else r for r, m in zip(records, masks, strict=True)]
     frame = _rounds_frame(
         records,
         np.concatenate(trial_ids)[kept] if masks else np.array([], dtype=np.int64),
         params,
-        lambda i: finished(rows[i]),
+        lambda i: finished(round_rows[i]),
         list(columns.values()),
         np.array([index[int(i)] for i in study_ids], dtype=np.int64)[kept],
     )
@@ -301,14 +311,17 @@ def _read_params(parts: Iterable[list[tuple[Any, ...]]]) -> pd.DataFrame:
 
     names: dict[str, int] = {}
     dists: dict[str, int] = {}
-    trial_ids, name_codes, dist_codes, internal = [], [], [], []
+    trial_ids: list[np.ndarray] = []
+    name_codes: list[np.ndarray] = []
+    dist_codes: list[np.ndarray] = []
+    internal: list[np.ndarray] = []
     for part in parts:
         if not part:
             continue
-        ids, name, value, dist = zip(*part, strict=True)
+        ids, name, value, dist_text = zip(*part, strict=True)
         trial_ids.append(np.asarray(ids, dtype=np.int64))
         internal.append(np.asarray(value, dtype=float))
-        for column, codes_of, out in ((name, names, name_codes), (dist, dists, dist_codes)):
+        for column, codes_of, out in ((name, names, name_codes), (dist_text, dists, dist_codes)):
             codes, uniques = pd.factorize(np.asarray(column, dtype=object))
             out.append(
                 np.array([codes_of.setdefault(u, len(codes_of)) for u in uniques], dtype=np.int64)[codes]
@@ -350,7 +363,8 @@ def _rounds_frame(
         return pd.DataFrame()
     frame = pd.concat(records, ignore_index=True)
     records.clear()  # the chunks are the caller's list: freed here, not after the frame is built
-    for name in frame.select_dtypes(include="object").columns:  # a field empty in some chunks: its type
+    objects = [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
+    for name in objects:  # a field empty in some chunks: its type
         frame[name] = frame[name].infer_objects()
     for name in COLUMNS:
         default = RECORD_DEFAULTS.get(name)
@@ -383,6 +397,7 @@ def _study_columns(user_attrs: dict[str, Any], name: str, configs: dict[str, Any
         "machine": machine_label(user_attrs.get("machine", {})),
         "final_test_accuracy": _final_accuracy(user_attrs.get("final")),
         **from_config(user_attrs.get("config")),
+        **from_facts(user_attrs.get(FACTS_ATTR)),
     }
 
 
@@ -421,7 +436,7 @@ def _read_studies(url: str) -> pd.DataFrame:
 
     def finished(rows: np.ndarray) -> list[str]:  # Optuna gives local times without a zone
         return [
-            "" if completed[i] is None else completed[i].astimezone().astimezone(datetime.UTC).isoformat()  # type: ignore[union-attr]
+            "" if (at := completed[i]) is None else at.astimezone().astimezone(datetime.UTC).isoformat()
             for i in rows
         ]
 
@@ -649,13 +664,20 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         frame["origin"] = "harness"
     for column in ("study", "dataset", "model", "strategy"):
         frame[column] = frame[column].astype(str)
-    if "settings" not in frame.columns:
-        # Per study, not per row: a study's rows share the five fields its settings come from.
+    recorded = frame["settings"].notna() if "settings" in frame.columns else pd.Series(False, frame.index)
+    if not recorded.all():
+        # Studies that did not record their settings (Config.facts): read from their names, per study
+        # (a study's rows share the five fields its settings come from).
         fields = ["study", "dataset", "model", "strategy", "space"]
-        codes = frame.groupby(fields, sort=False).ngroup().to_numpy()
-        first = frame[fields].drop_duplicates()
+        named = frame.loc[~recorded, fields]
+        codes = named.groupby(fields, sort=False).ngroup().to_numpy()
+        first = named.drop_duplicates()
         per_study = np.array([settings_of(*key) for key in first.itertuples(index=False)], dtype=object)
-        frame["settings"] = per_study[codes] if len(codes) else []
+        settings = frame["settings"].to_numpy(dtype=object, copy=True) if "settings" in frame else None
+        if settings is None:
+            settings = np.full(len(frame), "", dtype=object)
+        settings[~recorded.to_numpy()] = per_study[codes] if len(codes) else []
+        frame["settings"] = settings
     frame["settings"] = frame["settings"].fillna("").astype(str)
     return _pruner_in_strategy(frame)
 
@@ -664,7 +686,15 @@ def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
     """A pruner is part of how a strategy searches, not of the cell it searches: ``prune_median`` moves
     from the settings to the strategy (``bayes_pi+median``), so that pruned and unpruned searches of
     one cell share their target and are compared side by side."""
-    # Per distinct settings string, not per row.
+    if "pruner" in frame.columns:  # recorded (Config.facts): the label, without parsing a name
+        recorded = frame["pruner"].fillna("").astype(str)
+        frame = frame.drop(columns="pruner")
+        if (recorded != "").any():
+            frame["strategy"] = np.where(
+                recorded != "", frame["strategy"] + "+" + recorded, frame["strategy"]
+            )
+    # Studies that did not record it: the pruner token in their settings. Per distinct settings
+    # string, not per row.
     pruners = {
         value: next((t[len(PRUNE_TOKEN) :] for t in value.split("-") if t.startswith(PRUNE_TOKEN)), "")
         for value in frame["settings"].unique()
