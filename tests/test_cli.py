@@ -140,7 +140,7 @@ def test_a_killed_run_resumes_to_exactly_the_configured_rounds(tmp_path):
     args = [
         *TINY,
         "strategy=random",
-        "study.rounds=12",
+        "study.rounds=7",  # killed after 3: the resume runs the other 4 (35 s with 12 on a slow machine)
         "study.epochs=15",
         f"study.storage=sqlite:///{db}",
         f"hydra.run.dir={run_dir}",
@@ -157,13 +157,13 @@ def test_a_killed_run_resumes_to_exactly_the_configured_rounds(tmp_path):
     proc.wait()
     with trials.open() as fh:
         done_before = [r["round"] for r in csv.DictReader(fh)]
-    assert 3 <= len(done_before) < 12
+    assert 3 <= len(done_before) < 7
 
     out = run_cli(["harness", *args], tmp_path)
     assert out.returncode == 0, out.stderr
     with trials.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [int(r["round"]) for r in rows] == list(range(1, 13))
+    assert [int(r["round"]) for r in rows] == list(range(1, 8))
     assert [r["round"] for r in rows[: len(done_before)]] == done_before
     (name,) = study_names(db)
     assert name == "synthetic-simple_cnn-random-paper3-s0-e15-r1-b32-n128-t64"
