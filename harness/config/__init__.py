@@ -256,6 +256,7 @@ def conf_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "conf"
 
 
+PRUNE_TOKEN = "prune_"  # strategy.pruner's token (the report has its own copy: it may not import config)
 # Settings named by a readable token in the study name: prefix, or a pair for true / false.
 NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "study.epochs": "e",
@@ -268,12 +269,9 @@ NAME_TOKENS: dict[str, str | tuple[str, str]] = {
     "dataset.test_size": "t",
     "study.beta2_defect": ("b2defect", "b2applied"),
     "dataset.validation": "val",
-    "strategy.pruner": "prune_",  # PRUNE_TOKEN
+    "strategy.pruner": PRUNE_TOKEN,
     "study.backend": "",  # replay
 }
-
-
-PRUNE_TOKEN = "prune_"
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

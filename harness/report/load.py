@@ -259,7 +259,7 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     }
 
     def finished(rows: np.ndarray) -> list[str]:  # the database keeps UTC without a zone
-        stamps = pd.Series(pd.to_datetime(pd.Series(np.asarray(completed, dtype=object)[rows])))
+        stamps = pd.Series(pd.to_datetime(pd.Series(kept_completed[rows])))
         whole = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")  # datetime.isoformat's, without microseconds
         precise = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         return whole.where(stamps.dt.microsecond == 0, precise).fillna("").tolist()
@@ -269,13 +269,13 @@ def _read_tables(url: str) -> pd.DataFrame | None:
     masks = [~np.isin(ids, out) for ids in trial_ids]
     kept = np.concatenate(masks) if masks else np.array([], dtype=bool)
     index = {study_id: i for i, study_id in enumerate(columns)}
-    round_rows = np.flatnonzero(kept)
+    kept_completed = np.asarray(completed, dtype=object)[kept]
     records = [r[m] if len(r) else r for r, m in zip(records, masks, strict=True)]
     frame = _rounds_frame(
         records,
         np.concatenate(trial_ids)[kept] if masks else np.array([], dtype=np.int64),
         params,
-        lambda i: finished(round_rows[i]),
+        finished,
         list(columns.values()),
         np.array([index[int(i)] for i in study_ids], dtype=np.int64)[kept],
     )
@@ -673,9 +673,8 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         codes = named.groupby(fields, sort=False).ngroup().to_numpy()
         first = named.drop_duplicates()
         per_study = np.array([settings_of(*key) for key in first.itertuples(index=False)], dtype=object)
-        settings = frame["settings"].to_numpy(dtype=object, copy=True) if "settings" in frame else None
-        if settings is None:
-            settings = np.full(len(frame), "", dtype=object)
+        given = frame["settings"] if "settings" in frame else pd.Series("", index=frame.index)
+        settings = given.to_numpy(dtype=object, copy=True)
         settings[~recorded.to_numpy()] = per_study[codes] if len(codes) else []
         frame["settings"] = settings
     frame["settings"] = frame["settings"].fillna("").astype(str)
