@@ -76,7 +76,13 @@ COLUMNS = (
     "table",
     "finished_at",
     "host",
+    "pruner",
+    "scored_on",
+    "settings",
 )
+# The study's facts (Config.facts) that each row carries, so that a row read without its study.json or
+# storage (trials.csv files concatenated, a Parquet export) is grouped and labelled as its study is.
+ROW_FACTS = ("pruner", "scored_on", "settings")
 # What an outside table must have to be reduced (status, when absent, means complete).
 REQUIRED = ("study", "dataset", "model", "strategy", "seed", "round", "accuracy", "energy_j")
 STATUSES = ("complete", "failed", "pruned")
@@ -125,6 +131,12 @@ class TrialRecord:
     finished_at: str = ""
     # The machine the round ran on (its hostname): on a cluster, the node of the job that trained it.
     host: str = ""
+    # The study's facts (ROW_FACTS): its pruner ("" for none), what the rounds are scored on
+    # (validation or test) and its settings (the name's tokens after the seed, the pruner's aside).
+    # Empty in rows written before rows carried them.
+    pruner: str = ""
+    scored_on: str = ""
+    settings: str = ""
     params: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import optuna
 from optuna.storages import RDBStorage
 
 from harness.errors import ConfigError
-from harness.workers import requeue_stale
 
 JOURNAL_PREFIX = "journal:///"
 
@@ -35,11 +34,16 @@ def _local_path(url: str, prefix: str) -> Path | None:
 
 
 def open_storage(
-    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> optuna.storages.BaseStorage:
     """The Optuna storage behind ``study.storage``: an RDB URL (sqlite:///file.db on one machine,
-    postgresql://... for a cluster) with Optuna's heartbeat on when an interval is given, or
-    journal:///file.log, Optuna's journal storage over a file, for a shared filesystem."""
+    postgresql://... for a cluster) with Optuna's heartbeat on when an interval is given (``on_stale``
+    is then called for each trial it fails), or journal:///file.log, Optuna's journal storage over a
+    file, for a shared filesystem. Hand it to ``optuna.load_study`` / ``create_study``."""
     if url == "sqlite://" or url.startswith(("sqlite:///:memory:", "sqlite://?")):  # SQLite in memory
         raise ConfigError(
             f"study.storage={url} keeps nothing once the process ends (a resume would find no rounds); "
@@ -65,7 +69,7 @@ def open_storage(
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": grace_period,
-            "heartbeat_stale_trial_callback": requeue_stale,
+            "heartbeat_stale_trial_callback": on_stale,
         }
     for attempt in range(5):
         try:
@@ -149,9 +153,8 @@ def _open(url: str, path: Path | None, heartbeat: dict[str, Any]) -> optuna.stor
         # The heartbeat is "experimental" in Optuna; it is what Optuna offers for this, and it works.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         rdb = _sqlite_storage(url, **heartbeat) if path is not None else RDBStorage(url, **heartbeat)
-    storage = optuna.storages.get_storage(rdb)  # Optuna's cache in front, as load_study would put
-    _closers[storage] = (lambda: _checkpoint(rdb)) if path is not None else rdb.engine.dispose
-    return storage
+    _closers[rdb] = (lambda: _checkpoint(rdb)) if path is not None else rdb.engine.dispose
+    return rdb  # load_study puts Optuna's cache in front of it
 
 
 def _checkpoint(rdb: RDBStorage) -> None:

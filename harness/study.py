@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import optuna
 import torch
+from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from harness.atomic import write_atomic
@@ -34,16 +35,13 @@ from harness.config.meter import MeterUse
 from harness.config.options import ModelConfig
 from harness.data import Dataset, split_validation
 from harness.energy import Meter
-from harness.energy.base import Measurement
 from harness.energy.concurrency import ActiveJobs
 from harness.errors import ConfigError, HarnessError, Interrupted
 from harness.machine import machine_info
 from harness.records import (
     FACTS_ATTR,
-    INTERRUPTED_ATTR,
     RECORD_ATTR,
-    SPENT_ATTR,
-    SURPLUS_ATTR,
+    ROW_FACTS,
     TRIALS_FILE,
     TrialRecord,
     TrialsWriter,
@@ -64,13 +62,12 @@ from harness.train import (
     warm_up,
 )
 from harness.workers import (
-    ROUND_ATTR,
     WORKER_ATTR,
-    ClaimingSampler,
     Worker,
     Workers,
     interrupted_joules,
-    spent_attrs,
+    requeue_stale,
+    say_rerun,
 )
 
 STUDY_FILE = "study.json"
@@ -301,6 +298,7 @@ class _Session:
     jobs: ActiveJobs
     workers: Workers
     run_dir: Path
+    facts: dict[str, str]  # the study's recorded facts that every row carries (records.ROW_FACTS)
     current_round: int = 0  # the round being run, for the message when a signal stops it
 
 
@@ -369,110 +367,6 @@ def _stoppable() -> Iterator[_Signals]:
         if caught.pending is None:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-
-
-def _mark_interrupted(
-    study: optuna.Study,
-    trial: optuna.trial.Trial,
-    params: dict[str, float],
-    round_no: int,
-    spent: Measurement | None,
-) -> None:
-    """The same command (or another worker) will run this round again with the same hyperparameters;
-    the energy this attempt spent is kept with it (the re-run's interrupted_j)."""
-    if spent is not None and spent.energy_j is not None:
-        trial.set_user_attr(SPENT_ATTR, spent_attrs(spent, "signal"))
-    trial.set_user_attr(INTERRUPTED_ATTR, True)
-    study.tell(trial, state=TrialState.FAIL)
-    study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
-
-
-def _say_rerun(name: str, rounds: int) -> None:
-    print(f"{name}: re-running {rounds} interrupted round(s)", file=sys.stderr, flush=True)
-
-
-def _claim(session: _Session) -> tuple[int, _Asked] | None:
-    """Ask the strategy for the lowest round nobody holds and claim it (see harness/workers.py).
-    None when every round is recorded; waits while the only rounds left run on other workers."""
-    cfg, study, meter, workers = session.cfg, session.study, session.meter, session.workers
-    st, s = cfg.study, cfg.strategy
-    waiting_said = False
-    while True:
-        if taken_over := workers.recover():
-            _say_rerun(study.study_name, taken_over)
-        trials = study.get_trials(deepcopy=False)
-        if len({r.round for t in trials if (r := _record_of(t)) is not None}) >= st.rounds:
-            return None
-        queued = any(t.state == TrialState.WAITING for t in trials)
-        taken = workers.taken(trials)
-        free = [r for r in range(1, st.rounds + 1) if r not in taken]
-        if not queued and not free:
-            if not waiting_said:
-                running = sorted(
-                    str(Worker.of(t) or "an unknown worker") for t in workers.others_running(trials)
-                )
-                print(
-                    f"{study.study_name}: the last rounds run on other workers ({', '.join(running)}); "
-                    f"waiting for them (a silent one is replaced after {st.grace_period} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                waiting_said = True
-            time.sleep(min(1.0, st.heartbeat_interval))
-            continue
-        round_no = free[0] if free else 0
-        start = time.perf_counter()
-        # The search's own energy: building the sampler and asking it, which is where every strategy
-        # fits its model and maximises its acquisition (bayes_pi: a GP and 10,000 candidates). The
-        # tell after training is a storage write.
-        run_dir = str(session.run_dir.resolve())
-        with meter.window() as search:
-            strategy = session.rounds.sampler(
-                s.sampler(cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no)),
-                session.dists,
-            )
-            study.sampler = ClaimingSampler(strategy, workers.claim_on_creation(round_no, run_dir))
-            with warnings.catch_warnings():
-                # Optuna's advice for its own optimize loop; this loop beats the heart itself.
-                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
-                trial = study.ask(session.dists)
-        params = dict(trial.params)
-        suggest_s = time.perf_counter() - start
-        assert search.measurement is not None
-        # A queued round (interrupted, or abandoned by a dead worker) carries its own number.
-        number, claimed = workers.claimed
-        assert number == trial.number
-        if claimed is None:  # a queued trial of an older harness, without a number, and no free round
-            workers.give_up(trial, params, queued=False)
-            continue
-        from_queue = claimed != round_no
-        round_no = claimed
-        while (keeps := workers.keeps(trial.number, round_no)) is None:
-            time.sleep(0.05)  # a lower-numbered trial is writing its claim
-        if not keeps:
-            workers.give_up(trial, params, queued=from_queue)
-            continue
-        asked = _Asked(trial, params, start, suggest_s, search.measurement.energy_j, session.jobs.others())
-        return round_no, asked
-
-
-def _run_round(session: _Session) -> TrialRecord | None:
-    """Claim a round, train it and record it; None when the study has all its rounds."""
-    claim = _claim(session)
-    if claim is None:
-        return None
-    round_no, asked = claim
-    session.current_round = round_no
-    try:
-        with session.workers.alive(asked.trial.number, session.rounds.spent):
-            record = _train_and_record(session, round_no, asked)
-    except _Stop:
-        # A signal during the final storage writes may find the round already told: it is kept.
-        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-            _mark_interrupted(session.study, asked.trial, asked.params, round_no, session.rounds.spent())
-        raise
-    session.current_round = 0  # recorded: a signal from here on stops the study between rounds
-    return record
 
 
 @dataclass(frozen=True)
@@ -548,6 +442,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         duration_s=time.perf_counter() - asked.start,
         finished_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
         host=socket.gethostname(),
+        **session.facts,
         train_s=outcome.train_s,
         eval_s=outcome.eval_s,
         suggest_s=asked.suggest_s,
@@ -560,14 +455,7 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         table=ran.table,
         params=params,
     )
-    if not session.workers.keeps(trial.number, round_no):
-        # Another worker recorded this round first (a claim race the rules above should prevent):
-        # this training is not a round of the study. Say so, and do not count it twice.
-        print(
-            f"{study.study_name}: round {round_no} was recorded by another worker; not kept", file=sys.stderr
-        )
-        trial.set_user_attr(SURPLUS_ATTR, True)
-        study.tell(trial, state=TrialState.FAIL)
+    if session.workers.lost(trial, round_no):
         return None
     trial.set_user_attr(RECORD_ATTR, record.to_attrs())
     if ran.trace is not None:
@@ -588,6 +476,57 @@ def _train_and_record(session: _Session, round_no: int, asked: _Asked) -> TrialR
         study.tell(trial, state=TrialState.FAIL)
     else:
         study.tell(trial, [accuracy, m.energy_j])
+    return record
+
+
+def _claim(session: _Session) -> tuple[int, _Asked] | None:
+    """Claim the lowest round nobody holds (harness/workers.py) with the strategy's proposal for it,
+    and what asking cost; None when every round is recorded.
+
+    The search's own energy is metered here: building the sampler and asking it, which is where every
+    strategy fits its model and maximises its acquisition (bayes_pi: a GP and 10,000 candidates). The
+    tell after training is a storage write."""
+    cfg, study = session.cfg, session.study
+    st, s = cfg.study, cfg.strategy
+
+    def ask(
+        round_no: int, claiming: Callable[[BaseSampler], BaseSampler]
+    ) -> tuple[optuna.trial.Trial, tuple[float, float, float | None]]:
+        start = time.perf_counter()
+        with session.meter.window() as search:
+            strategy = session.rounds.sampler(
+                s.sampler(cfg.space, study_seed=st.seed, round_seed=derive_seed(st.seed, 0, round_no)),
+                session.dists,
+            )
+            study.sampler = claiming(strategy)
+            with warnings.catch_warnings():
+                # Optuna's advice for its own optimize loop; this loop beats the heart itself.
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+                trial = study.ask(session.dists)
+        assert search.measurement is not None
+        return trial, (start, time.perf_counter() - start, search.measurement.energy_j)
+
+    claimed = session.workers.claim(st.rounds, str(session.run_dir.resolve()), ask)
+    if claimed is None:
+        return None
+    round_no, trial, (start, suggest_s, suggest_j) = claimed
+    return round_no, _Asked(trial, dict(trial.params), start, suggest_s, suggest_j, session.jobs.others())
+
+
+def _run_round(session: _Session) -> TrialRecord | None:
+    """Claim a round, train it and record it; None when the study has all its rounds."""
+    claim = _claim(session)
+    if claim is None:
+        return None
+    round_no, asked = claim
+    session.current_round = round_no
+    try:
+        with session.workers.alive(asked.trial, session.rounds.spent):
+            record = _train_and_record(session, round_no, asked)
+    except _Stop:
+        session.workers.interrupt(asked.trial, asked.params, round_no, session.rounds.spent())
+        raise
+    session.current_round = 0  # recorded: a signal from here on stops the study between rounds
     return record
 
 
@@ -667,84 +606,12 @@ def measure_idle_power(meter: Meter, seconds: float) -> float | None:
     return None if m is None or m.energy_j is None else m.energy_j / m.duration_s
 
 
-def run(cfg: Config, run_dir: Path) -> StudyResult:
-    """Run (or resume) one study and return its summary. Raises HarnessError on bad input."""
-    st = cfg.study
-    if st.threads is not None:
-        torch.set_num_threads(st.threads)
-    spec = cfg.model
-    largest, max_epochs, batch_size = costliest_round(cfg, spec)
-    if st.backend == "replay":
-        from harness.replay import ReplayRounds
-
-        # Nothing trains: no data, no warm-up, no stacking plan. The strategy's asks are still metered.
-        replay = ReplayRounds.open(cfg)
-        return _with_storage_and_meter(
-            cfg,
-            torch.device("cpu"),
-            run_dir,
-            lambda meter: (replay, None),
-            replay.final_accuracies,
-            max_epochs,
-        )
-    device = pick_device(st.device)
-    data, final_data = load_data(cfg, device)
-    try:
-        warm_up(largest, data)
-    except ValueError as exc:
-        raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
-    except (RuntimeError, TypeError) as exc:  # a custom network that does not fit the data
-        if spec.name != "custom":
-            raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"model=custom ({getattr(spec, '_target_', '?')}) fails on one step with images of shape "
-            f"{data.shape} and {data.classes} classes: {first}"
-        ) from None
-    stacking = plan_stacking(
-        largest,
-        data,
-        repetitions=st.repetitions,
-        batch_size=batch_size,
-        setting=st.stack_repetitions,
-        memory_mb=st.stack_memory_mb,
-    )
-
-    def live(meter: Meter) -> tuple[RoundBackend, StackPlan]:
-        test = (lambda: prepare(final_data, device)) if final_data is not None else (lambda: None)
-        return LiveRounds(cfg, spec, data, meter, stacking, test_data=test), stacking
-
-    # A table build keeps every candidate's test accuracy already: no picked configuration to retrain.
-    has_test = final_data is not None and not cfg.strategy.traces_epochs
-    return _with_storage_and_meter(cfg, device, run_dir, live, has_test, max_epochs)
-
-
-def _with_storage_and_meter(
-    cfg: Config,
-    device: torch.device,
-    run_dir: Path,
-    backend: Callable[[Meter], tuple[RoundBackend, StackPlan | None]],
-    has_test: bool,
-    max_epochs: int,
-) -> StudyResult:
-    st = cfg.study
-    _check_same_storage(run_dir, st.storage)  # before the storage is opened (and a study created in it)
-    storage = open_storage(st.storage, heartbeat_interval=st.heartbeat_interval, grace_period=st.grace_period)
-    try:
-        meter = cfg.meter.build(meter_use(device))
-        if st.threads is None and "estimate" in meter.source and torch.get_num_threads() > 1:
-            # CPU seconds x watts bills every busy thread, spinning ones too: one thread keeps the
-            # estimate steady under other load (2.6x a quiet run's with two threads; bench/estimate_load.py).
-            torch.set_num_threads(1)
-        try:
-            rounds, stacking = backend(meter)
-            with ActiveJobs() as jobs:
-                opened = _open(cfg, storage, rounds, meter, device, jobs, stacking, run_dir, max_epochs)
-                return _finish(opened, _loop(opened), has_test)
-        finally:
-            meter.close()
-    finally:
-        close_storage(storage)  # SQLite: the .db file alone then holds the study
+def _row_facts(facts: object) -> dict[str, str]:
+    """The study's recorded facts (Config.facts) that its rows carry; empty for a study recorded
+    before it kept them (a study resumed under an older name), whose rows are then read as its
+    earlier rows are, by its name."""
+    recorded = facts if isinstance(facts, dict) else {}
+    return {key: str(recorded.get(key, "")) for key in ROW_FACTS}
 
 
 @dataclass
@@ -816,7 +683,7 @@ def _open(
     writer = TrialsWriter(run_dir, cfg.space.params)
     writer.rewrite(_records_for_dir(study, run_dir, workers.me))
     if queued:
-        _say_rerun(name, queued)
+        say_rerun(name, queued)
     if stacking is not None and stacking.stacked and st.progress:
         print(f"{name}: repetitions stacked ({stacking.why})", file=sys.stderr)
     elif stacking is not None and "cannot be stacked" in stacking.why:
@@ -831,6 +698,7 @@ def _open(
         jobs=jobs,
         workers=workers,
         run_dir=run_dir,
+        facts=_row_facts(study.user_attrs.get(FACTS_ATTR)),
     )
     return _Opened(study, name, session, summary, writer, lock, records)
 
@@ -911,6 +779,29 @@ def _loop(opened: _Opened) -> str | None:
     return stopped
 
 
+def _final_evaluation(session: _Session, best: TrialRecord) -> dict[str, Any]:
+    """Train the configuration the search picked (its best round on the validation split) once more
+    with that round's seeds on the same training images, and score it on the test set: the study's
+    outcome under the corrected protocol. Its energy is metered and kept apart. A replay reads the
+    picked candidate's test accuracy from its table."""
+    ran = session.rounds.final(best.params, best.round)
+    assert ran is not None
+    m = ran.measurement
+    return {
+        "round": best.round,
+        "params": best.params,
+        "validation_accuracy": best.accuracy,
+        "test_accuracy": ran.outcome.mean_accuracy,
+        "test_accuracy_std": ran.outcome.spread,
+        "reason": ran.outcome.reason,
+        "energy_j": m.energy_j,
+        "energy_source": m.source,
+    }
+
+
+__all__ = ["HarnessError", "StudyResult", "finished_records", "run"]
+
+
 def _finish(opened: _Opened, stopped: str | None, has_test: bool) -> StudyResult:
     """The study's result line and, for a validation-scored search that is done, its picked
     configuration scored once on the test set (kept in the storage: a rerun does not score again)."""
@@ -950,24 +841,86 @@ def _finish(opened: _Opened, stopped: str | None, has_test: bool) -> StudyResult
     return result
 
 
-def _final_evaluation(session: _Session, best: TrialRecord) -> dict[str, Any]:
-    """Train the configuration the search picked (its best round on the validation split) once more
-    with that round's seeds on the same training images, and score it on the test set: the study's
-    outcome under the corrected protocol. Its energy is metered and kept apart. A replay reads the
-    picked candidate's test accuracy from its table."""
-    ran = session.rounds.final(best.params, best.round)
-    assert ran is not None
-    m = ran.measurement
-    return {
-        "round": best.round,
-        "params": best.params,
-        "validation_accuracy": best.accuracy,
-        "test_accuracy": ran.outcome.mean_accuracy,
-        "test_accuracy_std": ran.outcome.spread,
-        "reason": ran.outcome.reason,
-        "energy_j": m.energy_j,
-        "energy_source": m.source,
-    }
+def _with_storage_and_meter(
+    cfg: Config,
+    device: torch.device,
+    run_dir: Path,
+    backend: Callable[[Meter], tuple[RoundBackend, StackPlan | None]],
+    has_test: bool,
+    max_epochs: int,
+) -> StudyResult:
+    st = cfg.study
+    _check_same_storage(run_dir, st.storage)  # before the storage is opened (and a study created in it)
+    storage = open_storage(
+        st.storage,
+        heartbeat_interval=st.heartbeat_interval,
+        grace_period=st.grace_period,
+        on_stale=requeue_stale,
+    )
+    try:
+        meter = cfg.meter.build(meter_use(device))
+        if st.threads is None and "estimate" in meter.source and torch.get_num_threads() > 1:
+            # CPU seconds x watts bills every busy thread, spinning ones too: one thread keeps the
+            # estimate steady under other load (2.6x a quiet run's with two threads; bench/estimate_load.py).
+            torch.set_num_threads(1)
+        try:
+            rounds, stacking = backend(meter)
+            with ActiveJobs() as jobs:
+                opened = _open(cfg, storage, rounds, meter, device, jobs, stacking, run_dir, max_epochs)
+                return _finish(opened, _loop(opened), has_test)
+        finally:
+            meter.close()
+    finally:
+        close_storage(storage)  # SQLite: the .db file alone then holds the study
 
 
-__all__ = ["HarnessError", "StudyResult", "finished_records", "run"]
+def run(cfg: Config, run_dir: Path) -> StudyResult:
+    """Run (or resume) one study and return its summary. Raises HarnessError on bad input."""
+    st = cfg.study
+    if st.threads is not None:
+        torch.set_num_threads(st.threads)
+    spec = cfg.model
+    largest, max_epochs, batch_size = costliest_round(cfg, spec)
+    if st.backend == "replay":
+        from harness.replay import ReplayRounds
+
+        # Nothing trains: no data, no warm-up, no stacking plan. The strategy's asks are still metered.
+        replay = ReplayRounds.open(cfg)
+        return _with_storage_and_meter(
+            cfg,
+            torch.device("cpu"),
+            run_dir,
+            lambda meter: (replay, None),
+            replay.final_accuracies,
+            max_epochs,
+        )
+    device = pick_device(st.device)
+    data, final_data = load_data(cfg, device)
+    try:
+        warm_up(largest, data)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (dataset {cfg.dataset.name} is {data.shape})") from exc
+    except (RuntimeError, TypeError) as exc:  # a custom network that does not fit the data
+        if spec.name != "custom":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"model=custom ({getattr(spec, '_target_', '?')}) fails on one step with images of shape "
+            f"{data.shape} and {data.classes} classes: {first}"
+        ) from None
+    stacking = plan_stacking(
+        largest,
+        data,
+        repetitions=st.repetitions,
+        batch_size=batch_size,
+        setting=st.stack_repetitions,
+        memory_mb=st.stack_memory_mb,
+    )
+
+    def live(meter: Meter) -> tuple[RoundBackend, StackPlan]:
+        test = (lambda: prepare(final_data, device)) if final_data is not None else (lambda: None)
+        return LiveRounds(cfg, spec, data, meter, stacking, test_data=test), stacking
+
+    # A table build keeps every candidate's test accuracy already: no picked configuration to retrain.
+    has_test = final_data is not None and not cfg.strategy.traces_epochs
+    return _with_storage_and_meter(cfg, device, run_dir, live, has_test, max_epochs)

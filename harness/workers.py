@@ -17,6 +17,12 @@ running it). The rules, for any number of workers on one storage:
   longer exists (found at once, so the same command resumes a killed study exactly), or when it has
   been silent for ``grace_period`` seconds (Optuna's ``fail_stale_trials`` on RDB storages). It is
   failed, marked interrupted, and its hyperparameters are queued again under the same round number.
+  A round a signal stops is marked interrupted and queued the same way by its own worker.
+
+The storage is reached through ``optuna.Study`` and ``Trial`` wherever Optuna's public API can do the
+job. What it cannot do (a trial's id, Optuna's heartbeat outside ``optimize``, writing to a trial that
+another process runs or that a sampler's ``before_trial`` sees as a frozen copy) goes through the
+storage's own methods here, and only here, each call marked with the public API that is missing.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -43,6 +50,7 @@ from harness.records import INTERRUPTED_ATTR, RECORD_ATTR, SPENT_ATTR, SURPLUS_A
 ROUND_ATTR = "round"
 WORKER_ATTR = "worker"
 HEARTBEAT_ATTR = "heartbeat"  # journal storage: time.time() of the worker's last sign of life
+Cost = TypeVar("Cost")  # what asking the strategy for a round cost (the study meters it)
 
 
 def _process_start(pid: int) -> str:
@@ -160,7 +168,10 @@ class ClaimingSampler(BaseSampler):
 
 
 class Workers:
-    """This process's view of the study's workers: its heartbeats, claims and clean-up."""
+    """This process's view of the study's workers: its claims, heartbeats, interruptions and clean-up.
+
+    ``storage`` is the storage the study was loaded from, for the few calls Optuna's public API lacks.
+    """
 
     def __init__(
         self, study: optuna.Study, storage: optuna.storages.BaseStorage, *, interval: int, grace: int
@@ -171,42 +182,176 @@ class Workers:
         self.grace = grace
         self.me = Worker.current()
         self.claimed: tuple[int, int | None] = (-1, None)
+        # Optuna has no public study id: its storage maps a trial number to the id its writes need.
         self._study_id = storage.get_study_id_from_name(study.study_name)
-        # RDB storages (behind Optuna's cache) have a heartbeat when it was switched on; journals none.
+        # Optuna has no public way to ask whether an RDB storage's heartbeat is on; journals have none.
         interval_of = getattr(storage, "get_heartbeat_interval", None)
         self._rdb_heartbeat = interval_of is not None and interval_of() is not None
 
-    # -- liveness ------------------------------------------------------------------------------
-
     def _trial_id(self, number: int) -> int:
+        # Optuna has no public trial id (Trial and FrozenTrial keep it private).
         return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
-    def beat(self, number: int) -> None:
-        trial_id = self._trial_id(number)
+    # -- claims --------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        rounds: int,
+        run_dir: str,
+        ask: Callable[[int, Callable[[BaseSampler], BaseSampler]], tuple[optuna.trial.Trial, Cost]],
+    ) -> tuple[int, optuna.trial.Trial, Cost] | None:
+        """Claim the lowest round nobody holds, by the rules above: (round, its trial, what the ask
+        cost), or None when every one of ``rounds`` rounds is recorded. Waits while the only rounds
+        left run on other workers.
+
+        ``ask(round_no, claiming)`` asks the strategy for a trial, with the study's sampler set to
+        ``claiming(strategy)``: that writes the claim (``round_no``; 0 when only queued rounds are
+        left) and this worker on the trial as it is created."""
+        name = self.study.study_name
+        waiting_said = False
+        while True:
+            if taken_over := self.recover():
+                say_rerun(name, taken_over)
+            trials = self.study.get_trials(deepcopy=False)
+            if len(recorded_rounds(trials)) >= rounds:
+                return None
+            queued = any(t.state == TrialState.WAITING for t in trials)
+            taken = self.taken(trials)
+            free = [r for r in range(1, rounds + 1) if r not in taken]
+            if not queued and not free:
+                if not waiting_said:
+                    running = sorted(
+                        str(Worker.of(t) or "an unknown worker") for t in self.others_running(trials)
+                    )
+                    print(
+                        f"{name}: the last rounds run on other workers ({', '.join(running)}); "
+                        f"waiting for them (a silent one is replaced after {self.grace} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    waiting_said = True
+                time.sleep(min(1.0, self.interval))
+                continue
+            round_no = free[0] if free else 0
+            trial, cost = ask(round_no, self._claiming(round_no, run_dir))
+            params = dict(trial.params)
+            # A queued round (interrupted, or abandoned by a dead worker) carries its own number.
+            number, claimed = self.claimed
+            assert number == trial.number
+            if claimed is None:  # a queued trial of an older harness, without a number, and no free round
+                self._give_up(trial, params, queued=False)
+                continue
+            from_queue = claimed != round_no
+            while (keeps := self.keeps(trial.number, claimed)) is None:
+                time.sleep(0.05)  # a lower-numbered trial is writing its claim
+            if not keeps:
+                self._give_up(trial, params, queued=from_queue)
+                continue
+            return claimed, trial, cost
+
+    def _claiming(self, round_no: int, run_dir: str) -> Callable[[BaseSampler], BaseSampler]:
+        """A strategy's sampler wrapped to write, on the new trial, who runs it and, unless it is a
+        queued round with its own number, ``round_no`` (0: no free round). ``self.claimed`` then holds
+        (trial number, round or None)."""
+
+        def on_trial(trial: FrozenTrial) -> None:
+            trial_id = self._trial_id(trial.number)
+            claimed = trial.user_attrs.get(ROUND_ATTR)
+            if claimed is None and round_no:
+                # Optuna has no public write to the trial a sampler's before_trial sees (a frozen copy).
+                self.storage.set_trial_user_attr(trial_id, ROUND_ATTR, round_no)
+                claimed = round_no
+            # Optuna has no public write to the trial a sampler's before_trial sees (a frozen copy).
+            self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, {**self.me.attrs(), "run_dir": run_dir})
+            self.claimed = (trial.number, None if claimed is None else int(claimed))
+
+        return lambda strategy: ClaimingSampler(strategy, on_trial)
+
+    def taken(self, trials: list[FrozenTrial]) -> set[int]:
+        """Rounds recorded, queued or running (whoever runs them)."""
+        held = set()
+        for t in trials:
+            r = _round_of(t)
+            if r is None or t.user_attrs.get(SURPLUS_ATTR):
+                continue
+            if is_record(t) or t.state in (TrialState.RUNNING, TrialState.WAITING):
+                held.add(r)
+        return held
+
+    def keeps(self, number: int, round_no: int) -> bool | None:
+        """Whether trial ``number`` keeps its claim on ``round_no``: False if a record or a lower-numbered
+        running trial holds the round, None while a lower-numbered trial has yet to write its claim."""
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number == number or t.user_attrs.get(SURPLUS_ATTR):
+                continue
+            r = _round_of(t)
+            if r == round_no and is_record(t):
+                return False
+            if t.state == TrialState.RUNNING and t.number < number:
+                if r is None and not self.stale(t):
+                    return None
+                if r == round_no:
+                    return False
+        return True
+
+    def _give_up(self, trial: optuna.trial.Trial, params: dict[str, float], queued: bool) -> None:
+        """Leave a claimed trial untrained; a queued round's hyperparameters are queued again."""
+        round_no = trial.user_attrs.get(ROUND_ATTR)
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        if queued and round_no is not None:
+            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
+
+    def lost(self, trial: optuna.trial.Trial, round_no: int) -> bool:
+        """Checked before a trained round is recorded: whether another worker recorded ``round_no``
+        first (a claim race the rules above should prevent). Then this training is not a round of the
+        study: it is said, and the trial is left as surplus, not counted twice."""
+        if self.keeps(trial.number, round_no):
+            return False
+        print(
+            f"{self.study.study_name}: round {round_no} was recorded by another worker; not kept",
+            file=sys.stderr,
+        )
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        return True
+
+    def others_running(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        return [
+            t
+            for t in trials
+            if t.state == TrialState.RUNNING
+            and Worker.of(t) != self.me
+            and not t.user_attrs.get(SURPLUS_ATTR)
+        ]
+
+    # -- liveness ------------------------------------------------------------------------------
+
+    def beat(self, trial: optuna.trial.Trial) -> None:
         if self._rdb_heartbeat:
-            self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            # Optuna has no public heartbeat outside Study.optimize (this loop asks and tells itself).
+            self.storage.record_heartbeat(self._trial_id(trial.number))  # type: ignore[attr-defined]
         else:
-            self.storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+            trial.set_user_attr(HEARTBEAT_ATTR, time.time())
 
     @contextlib.contextmanager
-    def alive(self, number: int, spent: Callable[[], Measurement | None] | None = None) -> Iterator[None]:
-        """Show trial ``number`` alive every heartbeat interval while the block runs, and record the
-        energy ``spent()`` so far with each beat (what a killed worker's round had cost)."""
+    def alive(
+        self, trial: optuna.trial.Trial, spent: Callable[[], Measurement | None] | None = None
+    ) -> Iterator[None]:
+        """Show ``trial`` alive every heartbeat interval while the block runs, and record the energy
+        ``spent()`` so far with each beat (what a killed worker's round had cost)."""
         stop = threading.Event()
-        trial_id = self._trial_id(number)
 
         def loop() -> None:
             while not stop.wait(self.interval):
                 with contextlib.suppress(Exception):  # a finished trial, a storage hiccup: try again
-                    self.beat(number)
+                    self.beat(trial)
                     so_far = spent() if spent is not None else None
                     if so_far is not None and so_far.energy_j is not None:
-                        self.storage.set_trial_user_attr(
-                            trial_id, SPENT_ATTR, spent_attrs(so_far, "heartbeat")
-                        )
+                        trial.set_user_attr(SPENT_ATTR, spent_attrs(so_far, "heartbeat"))
 
-        self.beat(number)
-        thread = threading.Thread(target=loop, name=f"heartbeat-{number}", daemon=True)
+        self.beat(trial)
+        thread = threading.Thread(target=loop, name=f"heartbeat-{trial.number}", daemon=True)
         thread.start()
         try:
             yield
@@ -214,9 +359,26 @@ class Workers:
             stop.set()
             thread.join()
 
+    def interrupt(
+        self, trial: optuna.trial.Trial, params: dict[str, float], round_no: int, spent: Measurement | None
+    ) -> None:
+        """A signal stopped this worker's ``round_no``: the same command (or another worker) runs it
+        again with the same hyperparameters, and the energy this attempt spent is kept with it (the
+        re-run's interrupted_j). A signal during the round's last writes may find it already told:
+        then it is kept."""
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            if spent is not None and spent.energy_j is not None:
+                trial.set_user_attr(SPENT_ATTR, spent_attrs(spent, "signal"))
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
+
+    # -- rounds other workers left -------------------------------------------------------------
+
     def _silent_since(self, trial: FrozenTrial) -> float | None:
-        """Seconds since a running trial last showed life (journal storage), or None if unknown."""
-        beat = trial.system_attrs.get(HEARTBEAT_ATTR)
+        """Seconds since a running trial last showed life (journal storage), or None if unknown.
+        Harness versions before this one kept the time as a system attribute."""
+        beat = trial.user_attrs.get(HEARTBEAT_ATTR, trial.system_attrs.get(HEARTBEAT_ATTR))
         if isinstance(beat, (int, float)):
             return time.time() - float(beat)
         return None
@@ -246,16 +408,16 @@ class Workers:
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if not self.stale(trial):
                 continue
-            trial_id = self._trial_id(trial.number)
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            # Another worker got there first: its tell is the one that counts.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
                 if _recorded(trial):
-                    self._finish_from_record(trial_id, trial)
+                    self._finish_from_record(trial)
                     continue
-                self.storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
-                # Only the worker whose state change succeeds queues the round again.
-                if self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
-                    requeue_stale(self.study, self.storage.get_trial(trial_id))
-                    taken_over += 1
+                # Optuna has no public write to a trial that another process runs.
+                self.storage.set_trial_user_attr(self._trial_id(trial.number), INTERRUPTED_ATTR, True)
+                # Only the worker whose tell succeeds queues the round again.
+                requeue_stale(self.study, self.study.tell(trial.number, state=TrialState.FAIL))
+                taken_over += 1
         if self._rdb_heartbeat:
             running = [t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
             with warnings.catch_warnings():
@@ -269,84 +431,30 @@ class Workers:
                 )
         return taken_over
 
-    def _finish_from_record(self, trial_id: int, trial: FrozenTrial) -> None:
-        """Tell the storage what a recorded round's record says (its worker died before telling)."""
+    def _finish_from_record(self, trial: FrozenTrial) -> None:
+        """Tell the study what a recorded round's record says (its worker died before telling)."""
         record = trial.user_attrs[RECORD_ATTR]
         accuracy, energy_j = record.get("accuracy"), record.get("energy_j")
         status = record.get("status")
         if status == "pruned":
-            self.storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            self.study.tell(trial.number, state=TrialState.PRUNED)
         elif status != "complete" or accuracy is None:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            self.study.tell(trial.number, state=TrialState.FAIL)
         elif len(self.study.directions) == 1:
-            self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(accuracy)])
+            self.study.tell(trial.number, float(accuracy))
         elif energy_j is None:
-            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            self.study.tell(trial.number, state=TrialState.FAIL)
         else:
-            self.storage.set_trial_state_values(
-                trial_id, TrialState.COMPLETE, [float(accuracy), float(energy_j)]
-            )
+            self.study.tell(trial.number, [float(accuracy), float(energy_j)])
 
-    # -- claims --------------------------------------------------------------------------------
 
-    def claim_on_creation(self, round_no: int, run_dir: str) -> Callable[[FrozenTrial], None]:
-        """Write, on a new trial, who runs it and, unless it is a queued round with its own number,
-        ``round_no`` (0: no free round). ``self.claimed`` then holds (trial number, round or None)."""
+def recorded_rounds(trials: list[FrozenTrial]) -> set[int]:
+    """The rounds the study has recorded (by ``is_round``, the one kept-round rule)."""
+    return {int(t.user_attrs[RECORD_ATTR]["round"]) for t in trials if is_round(t.user_attrs)}
 
-        def on_trial(trial: FrozenTrial) -> None:
-            trial_id = self._trial_id(trial.number)
-            claimed = trial.user_attrs.get(ROUND_ATTR)
-            if claimed is None and round_no:
-                self.storage.set_trial_user_attr(trial_id, ROUND_ATTR, round_no)
-                claimed = round_no
-            self.storage.set_trial_user_attr(trial_id, WORKER_ATTR, {**self.me.attrs(), "run_dir": run_dir})
-            self.claimed = (trial.number, None if claimed is None else int(claimed))
 
-        return on_trial
-
-    def taken(self, trials: list[FrozenTrial]) -> set[int]:
-        """Rounds recorded, queued or running (whoever runs them)."""
-        held = set()
-        for t in trials:
-            r = _round_of(t)
-            if r is None or t.user_attrs.get(SURPLUS_ATTR):
-                continue
-            if is_record(t) or t.state in (TrialState.RUNNING, TrialState.WAITING):
-                held.add(r)
-        return held
-
-    def keeps(self, number: int, round_no: int) -> bool | None:
-        """Whether trial ``number`` keeps its claim on ``round_no``: False if a record or a lower-numbered
-        running trial holds the round, None while a lower-numbered trial has yet to write its claim."""
-        for t in self.study.get_trials(deepcopy=False):
-            if t.number == number or t.user_attrs.get(SURPLUS_ATTR):
-                continue
-            r = _round_of(t)
-            if r == round_no and is_record(t):
-                return False
-            if t.state == TrialState.RUNNING and t.number < number:
-                if r is None and not self.stale(t):
-                    return None
-                if r == round_no:
-                    return False
-        return True
-
-    def give_up(self, trial: optuna.trial.Trial, params: dict[str, float], queued: bool) -> None:
-        """Leave a claimed trial untrained; a queued round's hyperparameters are queued again."""
-        round_no = trial.user_attrs.get(ROUND_ATTR)
-        trial.set_user_attr(SURPLUS_ATTR, True)
-        self.study.tell(trial, state=TrialState.FAIL)
-        if queued and round_no is not None:
-            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
-
-    def others_running(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        return [
-            t
-            for t in trials
-            if t.state == TrialState.RUNNING
-            and Worker.of(t) != self.me
-            and not t.user_attrs.get(SURPLUS_ATTR)
-        ]
+def say_rerun(name: str, rounds: int) -> None:
+    print(f"{name}: re-running {rounds} interrupted round(s)", file=sys.stderr, flush=True)
 
 
 def spent_attrs(m: Measurement, until: str) -> dict[str, Any]:

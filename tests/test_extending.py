@@ -7,6 +7,7 @@ import csv
 import re
 import subprocess
 
+import pandas as pd
 import pytest
 
 from tests.conftest import ROOT, TINY, clone_env, copy_project
@@ -46,6 +47,17 @@ def test_a_strategy_added_as_the_docs_say_runs_two_rounds(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [r["round"] for r in rows] == ["1", "2"] and {r["strategy"] for r in rows} == {"tpe_mv"}
     assert all(r["status"] == "complete" and float(r["energy_j"]) > 0 for r in rows)
+    # Its look, from its schema class, is recorded with its study and drawn by the report.
+    from matplotlib.colors import to_rgb
+
+    from harness.report.load import load
+    from harness.report.plots import _colour, _strategies, use_looks
+
+    trials = load([str(clone / "runs" / "tpe_mv")]).trials
+    with use_looks(trials):
+        assert _colour("tpe_mv") == to_rgb("darkgoldenrod")
+        mixed = trials[["strategy"]].iloc[:1].assign(strategy="grid")
+        assert _strategies(pd.concat([trials[["strategy"]], mixed])) == ["grid", "tpe_mv"]
     shown = subprocess.run(help_.split(), cwd=clone, env=clone_env(clone), capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "n_startup_trials: 10  # random rounds before the model takes over" in shown.stdout

@@ -373,3 +373,41 @@ def test_a_strategy_says_what_it_needs_and_a_meter_that_measures_nothing_is_refu
     assert make("strategy", "bayes_pi").objectives == 1 and not make("strategy", "bayes_pi").joules_use
     with pytest.raises(ConfigError, match=re.escape(said)):
         make_config(f"strategy={strategy}", "meter=none")
+
+
+def test_each_strategy_says_its_look_and_old_studies_are_drawn_as_its_class_says():
+    """Every search strategy's schema class gives it a place and a colour in the figures, none shared;
+    the report draws studies recorded before studies kept their look the same way."""
+    from matplotlib.colors import to_rgb
+
+    from harness.config.strategy import SCHEMAS
+    from harness.report.plots import COLOURS, STRATEGY_ORDER
+
+    looks = {}
+    for schema in SCHEMAS:
+        assert set(schema.LOOKS) <= set(schema.OPTIONS), schema.__name__
+        looks |= {name: schema.LOOKS[name] for name in schema.OPTIONS if name in schema.LOOKS}
+    searches = {name for schema in SCHEMAS for name in schema.OPTIONS} - {"table"}
+    assert set(looks) == searches
+    assert (
+        len({order for order, _ in looks.values()})
+        == len({to_rgb(c) for _, c in looks.values()})
+        == len(looks)
+    )
+    for name in STRATEGY_ORDER:
+        assert (STRATEGY_ORDER.index(name), COLOURS[name]) == (looks[name][0], to_rgb(looks[name][1])), name
+
+
+def test_capabilities_are_asked_of_the_options_not_their_names(make_config):
+    """meter=none measures nothing (its class says), whatever the name; a model without conv layers
+    drops a shared space's conv_layers; grid's and table's checks live in their classes."""
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="meter=none measures none"):
+        make_config("strategy=bayes_eipj", "meter=none")
+    with pytest.raises(ConfigError, match="energy_budget_j needs joules, and meter=none"):
+        make_config("meter=none", "study.energy_budget_j=5")
+    with pytest.raises(ConfigError, match=r"exceeds the \d+ cells of the grid"):
+        make_config("strategy=grid", "study.rounds=100000")
+    with pytest.raises(ConfigError, match=r"strategy.candidates=1 cannot hold the \d+ grid cells"):
+        make_config("strategy=table", "strategy.candidates=1")

@@ -817,6 +817,14 @@ def test_the_score_label_comes_from_the_recorded_configuration_whatever_the_stud
         convergence_figure(both, by="energy").axes[0].get_ylabel()
         == "best-so-far validation or test accuracy"
     )
+    # A study that recorded nothing (an outside table) beside one that did: its name's split token
+    # speaks for it alone, and the recorded study keeps its own.
+    from harness.report.plots import _score_label
+
+    mixed = pd.DataFrame({"scored_on": ["validation", None], "settings": ["", "e1-val0.2"]})
+    assert _score_label(mixed, "best") == "best validation accuracy"
+    mixed["settings"] = ["e1-val0.2", ""]  # the unrecorded one names no split: the test set
+    assert _score_label(mixed, "best") == "best validation or test accuracy"
 
 
 def test_studies_export_to_mlflow_as_one_run_each_with_every_round_a_step(tmp_path):
@@ -1211,6 +1219,7 @@ def test_what_a_study_is_grouped_by_is_recorded_not_parsed_from_its_name(make_co
     name, so such a study was pooled apart and its pruner unlabelled)."""
     from harness import study as study_mod
     from harness.report.load import _pruner_in_strategy, settings_of
+    from harness.report.plots import _score_label
 
     common = ("strategy=random", "study.rounds=2", "strategy.pruner=median", "dataset.validation=0.25")
     named, own = make_config(*common), make_config(*common, "study.name=my-own-study")
@@ -1223,8 +1232,19 @@ def test_what_a_study_is_grouped_by_is_recorded_not_parsed_from_its_name(make_co
     for cfg, where in ((named, "named"), (own, "own")):
         study_mod.run(cfg, tmp_path / where)
     assert json.loads((tmp_path / "own" / "study.json").read_text())["facts"] == facts
-    for inputs in ([str(tmp_path / "named"), str(tmp_path / "own")], [named.study.storage]):
+    # Each row carries them too: rows read without their study.json (files concatenated) group alike.
+    rows = pd.concat([pd.read_csv(tmp_path / where / "trials.csv") for where in ("named", "own")])
+    assert len(rows) == 4
+    for key in ("pruner", "scored_on", "settings"):
+        assert set(rows[key]) == {facts[key]}
+    rows.to_csv(tmp_path / "alone.csv", index=False)
+    for inputs in (
+        [str(tmp_path / "named"), str(tmp_path / "own")],
+        [named.study.storage],
+        [str(tmp_path / "alone.csv")],
+    ):
         trials = load(inputs).trials
+        assert _score_label(trials, "best") == "best validation accuracy"
         assert set(trials["study"]) == {named.study_name, "my-own-study"}
         assert set(trials["settings"]) == {facts["settings"]}, (
             inputs,

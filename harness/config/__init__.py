@@ -32,7 +32,6 @@ from harness.config.options import (
 from harness.energy.estimate import WATTS_PER_CORE
 from harness.energy.nvml import POLL_INTERVAL_S
 from harness.errors import ConfigError
-from harness.search.space import grid_values
 
 # The options of each group, in the order their schemas list them (harness/config/<group>.py).
 DATASETS = tuple(SCHEMAS["dataset"])
@@ -176,17 +175,19 @@ class Config:
             return self.study.name
         return "-".join([self.legacy_name, *name_tokens(self)])
 
-    def facts(self) -> dict[str, str]:
-        """What the report groups and labels a study by, recorded with it (the storage's ``facts``
-        study attribute and study.json) so that it is read rather than parsed from the study's name,
-        which stays for humans (and may be any study.name): the strategy, its pruner, what its rounds
-        are scored on, and its settings (the name's tokens after the seed, the pruner's aside)."""
+    def facts(self) -> dict[str, Any]:
+        """What the report groups, labels and draws a study by, recorded with it (the storage's
+        ``facts`` study attribute and study.json) so that it is read rather than parsed from the
+        study's name, which stays for humans (and may be any study.name): the strategy, its pruner,
+        what its rounds are scored on, its settings (the name's tokens after the seed, the pruner's
+        aside) and the strategy's look in figures (its option's schema class says)."""
         tokens = name_tokens(self)
         return {
             "strategy": self.strategy.name,
             "pruner": "" if self.strategy.pruner == "none" else self.strategy.pruner,
             "scored_on": "validation" if self.dataset.validation > 0 else "test",
             "settings": "-".join(t for t in tokens if not t.startswith(PRUNE_TOKEN)),
+            "look": self.strategy.look,
         }
 
     def fingerprint(self) -> dict[str, Any]:
@@ -439,7 +440,9 @@ def from_container(tree: dict[str, Any]) -> Config:
         except OmegaConfBaseException as exc:
             raise ConfigError(explain(exc, chosen=chosen, prefix=group)) from None
     cfg = Config(**parts)
-    if cfg.model.name != "simple_cnn" and "conv_layers" in cfg.space.params:
+    if "conv_layers" in cfg.space.params and "conv_layers" not in {
+        f.name for f in dataclasses.fields(cfg.model)
+    }:
         # A space shared by all models (cost_aware): conv layers mean nothing to a dense network.
         params = {k: v for k, v in cfg.space.params.items() if k != "conv_layers"}
         cfg = dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, params=params))
@@ -501,8 +504,8 @@ def validate(cfg: Config) -> None:
         )
     if st.energy_budget_j is not None and st.energy_budget_j <= 0:
         raise ConfigError(f"study.energy_budget_j={st.energy_budget_j:g} must be positive (joules)")
-    if s.joules_use and cfg.meter.name == "none":
-        raise ConfigError(f"strategy={s.name} {s.joules_use}, and meter=none measures none")
+    if s.joules_use and not cfg.meter.measures:
+        raise ConfigError(f"strategy={s.name} {s.joules_use}, and meter={cfg.meter.name} measures none")
     if s.pruner != "none" and s.objectives > 1:
         raise ConfigError(
             f"strategy.pruner={s.pruner} judges one accuracy, and strategy={s.name} has two objectives "
@@ -513,8 +516,10 @@ def validate(cfg: Config) -> None:
             f"strategy.pruner={s.pruner} judges each epoch on a validation split carved from the training "
             f"images, and dataset.validation is 0; set dataset.validation=0.2 (or experiment=rq1_corrected)"
         )
-    if st.energy_budget_j is not None and cfg.meter.name == "none":
-        raise ConfigError("study.energy_budget_j needs joules, and meter=none measures none; choose a meter")
+    if st.energy_budget_j is not None and not cfg.meter.measures:
+        raise ConfigError(
+            f"study.energy_budget_j needs joules, and meter={cfg.meter.name} measures none; choose a meter"
+        )
     at_least(st.patience, 1, "study.patience")
     if st.min_delta < 0:
         raise ConfigError(f"study.min_delta={st.min_delta:g} must not be negative")
@@ -530,18 +535,7 @@ def validate(cfg: Config) -> None:
     choice(st.backend, BACKENDS, "study.backend")
     if st.backend == "replay":
         table_digest(st.table)
-    if s.name == "table" and st.backend == "replay":
-        raise ConfigError(
-            "strategy=table builds a table by training; it cannot replay one (study.backend=live)"
-        )
-    if s.name == "table":
-        cells = math.prod(len(grid_values(r, cfg.space.grid_points)) for r in cfg.space.params.values())
-        candidates = getattr(s, "candidates", 0)
-        if candidates < cells:
-            raise ConfigError(
-                f"strategy.candidates={candidates} cannot hold the {cells} grid cells of "
-                f"space={cfg.space.name}; raise strategy.candidates (grid search replays only on its cells)"
-            )
+    s.check_with(cfg.space, st)
     if st.grace_period <= st.heartbeat_interval:
         raise ConfigError(
             f"study.grace_period={st.grace_period} must exceed study.heartbeat_interval="
@@ -562,13 +556,6 @@ def validate(cfg: Config) -> None:
             raise ConfigError(
                 f"{where}={conv} halves a {h}x{w} image to nothing "
                 f"(dataset {d.name}); use at most {min(h, w).bit_length() - 1} conv layers"
-            )
-    if s.name == "grid":
-        cells = math.prod(len(grid_values(r, cfg.space.grid_points)) for r in cfg.space.params.values())
-        if st.rounds > cells:
-            raise ConfigError(
-                f"study.rounds={st.rounds} exceeds the {cells} cells of the grid over "
-                f"space={cfg.space.name}; lower study.rounds or raise space.grid_points"
             )
 
 

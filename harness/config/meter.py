@@ -40,6 +40,8 @@ class MeterConfig(Option):
     }
     # Where a meter reads and the idle baseline change no round's joules.
     NOT_FINGERPRINTED: ClassVar[tuple[str, ...]] = ("powercap_root", "idle_s")
+    # Whether the meter gives joules at all: what energy-aware strategies and budgets need.
+    measures: ClassVar[bool] = False
 
     @property
     def idle_seconds(self) -> float:
@@ -60,6 +62,7 @@ class MeteredConfig(MeterConfig):
     idle_s: float = 0.0  # measure idle power for this long before the study (0: skip)
 
     OPTIONS: ClassVar[tuple[str, ...]] = ()
+    measures: ClassVar[bool] = True
 
     @property
     def idle_seconds(self) -> float:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.config.base import Option, at_least, choice
+from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from optuna.pruners import BasePruner
     from optuna.samplers import BaseSampler
 
-    from harness.config import SpaceConfig
+    from harness.config import SpaceConfig, StudySettings
 
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
 # scikit-optimize's acquisition of each of its strategies (one surrogate for all three).
@@ -46,6 +48,10 @@ class StrategyConfig(Option):
     # acquisition divides by each round's joules: what the study, its checks and the report ask.
     TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ()
     COST_AWARE: ClassVar[tuple[str, ...]] = ()
+    # Each option's look in the report's figures, recorded with its studies (Config.facts): its place
+    # in legends and bars, and its colour (a Matplotlib colour). An option without one is drawn in a
+    # colour of its own after these.
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {"grid": (0, "tab:blue"), "random": (1, "tab:orange")}
     RECORDED: ClassVar[dict[str, Any]] = {
         "n_startup_trials": 10,
         "n_initial_points": 1,
@@ -59,6 +65,14 @@ class StrategyConfig(Option):
     def objectives(self) -> int:
         """How many objectives the study has: 1 (accuracy), or 2 (accuracy and the round's joules)."""
         return 2 if self.name in self.TWO_OBJECTIVES else 1
+
+    @property
+    def look(self) -> dict[str, int | str]:
+        """The option's place and colour in the report's figures ({}: the report picks them)."""
+        if self.name not in self.LOOKS:
+            return {}
+        order, colour = self.LOOKS[self.name]
+        return {"order": order, "colour": colour}
 
     @property
     def joules_use(self) -> str:
@@ -95,6 +109,22 @@ class StrategyConfig(Option):
     def check(self) -> None:
         choice(self.pruner, PRUNERS, "strategy.pruner")
 
+    def check_with(self, space: SpaceConfig, study: StudySettings) -> None:
+        """Checks that need the space and the study's settings: grid search visits each cell at most
+        once, so a study cannot ask for more rounds than the grid has cells."""
+        if self.name == "grid" and study.rounds > (cells := _cells(space)):
+            raise ConfigError(
+                f"study.rounds={study.rounds} exceeds the {cells} cells of the grid over "
+                f"space={space.name}; lower study.rounds or raise space.grid_points"
+            )
+
+
+def _cells(space: SpaceConfig) -> int:
+    """How many cells the space's grid has."""
+    from harness.search.space import grid_values
+
+    return math.prod(len(grid_values(r, space.grid_points)) for r in space.params.values())
+
 
 @dataclasses.dataclass
 class OptunaModelConfig(StrategyConfig):
@@ -105,6 +135,11 @@ class OptunaModelConfig(StrategyConfig):
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("bayes", "mo_gp", "tpe")
     TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ("mo_gp",)
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {
+        "bayes": (2, "tab:green"),
+        "tpe": (4, "tab:purple"),
+        "mo_gp": (8, "tab:olive"),
+    }
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         import optuna
@@ -129,6 +164,11 @@ class SkoptConfig(StrategyConfig):
 
     OPTIONS: ClassVar[tuple[str, ...]] = tuple(SKOPT_ACQUISITION)
     COST_AWARE: ClassVar[tuple[str, ...]] = ("bayes_eipj",)  # EIps: expected improvement per joule
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {
+        "bayes_pi": (3, "tab:red"),
+        "bayes_ei": (6, "tab:pink"),
+        "bayes_eipj": (7, "tab:gray"),
+    }
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         from harness.search.strategies import SkoptGPSampler
@@ -155,6 +195,7 @@ class QMCConfig(StrategyConfig):
     qmc_type: str = "sobol"  # the low-discrepancy sequence: sobol or halton
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("qmc",)
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {"qmc": (5, "tab:brown")}
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         import optuna
@@ -175,6 +216,7 @@ class NSGA2Config(StrategyConfig):
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
     TWO_OBJECTIVES: ClassVar[tuple[str, ...]] = ("mo_nsga2",)
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {"mo_nsga2": (9, "tab:cyan")}
 
     def sampler(self, space: SpaceConfig, *, study_seed: int, round_seed: int) -> BaseSampler:
         import optuna
@@ -195,6 +237,7 @@ class TableConfig(StrategyConfig):
     candidates: int = 512  # configurations the table trains: the grid, then Sobol points
 
     OPTIONS: ClassVar[tuple[str, ...]] = ("table",)
+    LOOKS: ClassVar[dict[str, tuple[int, str]]] = {}  # a table build is not drawn as a search
 
     # A table's rounds record learning curves and per-epoch joules (what replay needs).
     traces_epochs: ClassVar[bool] = True
@@ -212,6 +255,17 @@ class TableConfig(StrategyConfig):
     def check(self) -> None:
         super().check()
         at_least(self.candidates, 1, "strategy.candidates")
+
+    def check_with(self, space: SpaceConfig, study: StudySettings) -> None:
+        if study.backend == "replay":
+            raise ConfigError(
+                "strategy=table builds a table by training; it cannot replay one (study.backend=live)"
+            )
+        if self.candidates < (cells := _cells(space)):
+            raise ConfigError(
+                f"strategy.candidates={self.candidates} cannot hold the {cells} grid cells of "
+                f"space={space.name}; raise strategy.candidates (grid search replays only on its cells)"
+            )
 
 
 SCHEMAS: tuple[type[StrategyConfig], ...] = (

@@ -321,13 +321,14 @@ def report(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from harness.report import plots
 
-        written = [
-            *plots.plot_convergence(loaded.trials, out, by="energy", svg=args.svg, budget_j=args.budget),
-            *plots.plot_convergence(loaded.trials, out, by="rounds", svg=args.svg),
-            *plots.plot_pareto(loaded.trials, out, svg=args.svg),
-            *plots.plot_joules_to_target(by_strategy, out, svg=args.svg, summary=summary),
-            *plots.plot_time_to_target(summary, out, svg=args.svg),
-        ]
+        with plots.use_looks(loaded.trials):  # each strategy drawn as its studies recorded
+            written = [
+                *plots.plot_convergence(loaded.trials, out, by="energy", svg=args.svg, budget_j=args.budget),
+                *plots.plot_convergence(loaded.trials, out, by="rounds", svg=args.svg),
+                *plots.plot_pareto(loaded.trials, out, svg=args.svg),
+                *plots.plot_joules_to_target(by_strategy, out, svg=args.svg, summary=summary),
+                *plots.plot_time_to_target(summary, out, svg=args.svg),
+            ]
         print(f"plots: {', '.join(str(p) for p in written)}")
     if args.mlflow:
         from harness.report.mlflow_export import export, export_report

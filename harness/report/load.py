@@ -28,6 +28,7 @@ from harness.records import (
     RECORD_FIELDS,
     RECORD_REQUIRED,
     REQUIRED,
+    ROW_FACTS,
     STATUSES,
     SURPLUS_ATTR,
     TRIALS_FILE,
@@ -154,12 +155,20 @@ def from_config(config: object) -> dict[str, object]:
     return out
 
 
-def from_facts(facts: object) -> dict[str, str]:
-    """Columns from what a study recorded it is grouped by (Config.facts): its settings and its
-    pruner, read here instead of parsed from its name; none for a study recorded before them."""
+def from_facts(facts: object) -> dict[str, object]:
+    """Columns from what a study recorded it is grouped and drawn by (Config.facts): its settings and
+    its pruner, read here instead of parsed from its name, and its strategy's look in the figures
+    (``look_order``, ``look_colour``); none for a study recorded before them."""
     if not isinstance(facts, dict):
         return {}
-    return {"settings": str(facts.get("settings", "")), "pruner": str(facts.get("pruner", ""))}
+    out: dict[str, object] = {
+        "settings": str(facts.get("settings", "")),
+        "pruner": str(facts.get("pruner", "")),
+    }
+    look = facts.get("look")
+    if isinstance(look, dict) and isinstance(look.get("order"), int) and isinstance(look.get("colour"), str):
+        out |= {"look_order": look["order"], "look_colour": look["colour"]}
+    return out
 
 
 def read_storage(url: str) -> pd.DataFrame:
@@ -372,8 +381,11 @@ def _rounds_frame(
             frame[name] = np.nan if default is None else default
         elif default is not None and frame[name].isna().any():
             frame[name] = frame[name].astype(object).fillna(default)
-    if list(frame.columns) != list(COLUMNS):
-        frame = frame[list(COLUMNS)]
+    # A stored study's facts are its study attribute (the study columns below), not its records': a
+    # record written before records carried them would read as facts recorded empty.
+    stored = [name for name in COLUMNS if name not in ROW_FACTS]
+    if list(frame.columns) != stored:
+        frame = frame[stored]
     empty = np.flatnonzero(frame["finished_at"].fillna("").astype(str).to_numpy() == "")
     if len(empty):
         stamps = frame["finished_at"].to_numpy(dtype=object, copy=True)
@@ -659,7 +671,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     for column in ("space", "energy_source", "machine"):
         if column not in frame.columns:
             frame[column] = ""
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame[column].astype(object).fillna("").astype(str)
     if "origin" not in frame.columns:
         frame["origin"] = "harness"
     for column in ("study", "dataset", "model", "strategy"):
@@ -677,7 +689,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         settings = given.to_numpy(dtype=object, copy=True)
         settings[~recorded.to_numpy()] = per_study[codes] if len(codes) else []
         frame["settings"] = settings
-    frame["settings"] = frame["settings"].fillna("").astype(str)
+    frame["settings"] = frame["settings"].astype(object).fillna("").astype(str)
     return _pruner_in_strategy(frame)
 
 
@@ -686,7 +698,7 @@ def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
     from the settings to the strategy (``bayes_pi+median``), so that pruned and unpruned searches of
     one cell share their target and are compared side by side."""
     if "pruner" in frame.columns:  # recorded (Config.facts): the label, without parsing a name
-        recorded = frame["pruner"].fillna("").astype(str)
+        recorded = frame["pruner"].astype(object).fillna("").astype(str)  # all empty: read as floats
         frame = frame.drop(columns="pruner")
         if (recorded != "").any():
             frame["strategy"] = np.where(

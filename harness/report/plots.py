@@ -6,17 +6,20 @@ energy source is named in every panel title, so an estimate is never mistaken fo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import textwrap
 import warnings
 import zlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, StrMethodFormatter
 
@@ -26,6 +29,8 @@ from harness.report.load import STUDY_KEY, study_slices
 from harness.report.metrics import MIN_SEEDS
 from harness.report.reduce import GROUP
 
+# How the harness's options were drawn before studies recorded their look (Config.facts "look", which
+# each option's schema class gives): studies recorded earlier are drawn as they always were.
 STRATEGY_ORDER = (
     "grid",
     "random",
@@ -39,19 +44,56 @@ STRATEGY_ORDER = (
     "mo_nsga2",
 )
 COLOURS = {s: matplotlib.colormaps["tab10"](i)[:3] for i, s in enumerate(STRATEGY_ORDER)}
+# The looks the studies being drawn recorded: strategy -> (place, colour); see use_looks.
+_LOOKS: ContextVar[dict[str, tuple[int, tuple[float, float, float]]] | None] = ContextVar(
+    "looks", default=None
+)
 GRID_POINTS = 300
 # Round settings a space may search (harness/config/__init__.py ROUND_PARAMS): where a panel's rounds
 # vary them, a round's energy is the configuration's, not only the meter's noise.
 ROUND_SETTING_COLUMNS = ("p_epochs", "p_batch_size", "p_linear_layers", "p_conv_layers")
 
 
+@contextlib.contextmanager
+def use_looks(trials: pd.DataFrame) -> Iterator[None]:
+    """Draw each strategy, in the figures made inside the block, with the look its studies recorded
+    (``look_order`` and ``look_colour``, from Config.facts: its option's schema class gives them)."""
+    looks: dict[str, tuple[int, tuple[float, float, float]]] = {}
+    if {"look_order", "look_colour"} <= set(trials.columns):
+        recorded = trials[["strategy", "look_order", "look_colour"]].dropna().drop_duplicates("strategy")
+        for strategy, order, colour in recorded.itertuples(index=False):
+            looks.setdefault(str(strategy).split("+")[0], (int(order), to_rgb(colour)))
+    token = _LOOKS.set(looks)
+    try:
+        yield
+    finally:
+        _LOOKS.reset(token)
+
+
+def _looks_of(trials: pd.DataFrame) -> contextlib.AbstractContextManager[None]:
+    """The looks ``trials`` recorded, unless a caller's use_looks already set them."""
+    return use_looks(trials) if _LOOKS.get() is None else contextlib.nullcontext()
+
+
+def _look(strategy: str) -> tuple[int, tuple[float, float, float]] | None:
+    """A strategy's place and colour (a pruned variant its strategy's): recorded, or as the harness
+    drew its options before they were recorded; None for one with neither."""
+    base = strategy.split("+")[0]
+    recorded = (_LOOKS.get() or {}).get(base)
+    if recorded is not None:
+        return recorded
+    if base in COLOURS:
+        return STRATEGY_ORDER.index(base), COLOURS[base]
+    return None
+
+
 def _colour(strategy: str) -> tuple[float, float, float]:
     """One colour per strategy; a pruned variant (``bayes_pi+median``) keeps its strategy's colour and
-    is drawn dashed. A strategy from outside the list gets a stable colour of its own, never grey."""
-    base = strategy.split("+")[0]
-    if base in COLOURS:
-        return COLOURS[base]
-    return matplotlib.colormaps["Dark2"](zlib.crc32(base.encode()) % 8)[:3]
+    is drawn dashed. A strategy with no look gets a stable colour of its own, never grey."""
+    look = _look(strategy)
+    if look is not None:
+        return look[1]
+    return matplotlib.colormaps["Dark2"](zlib.crc32(strategy.split("+")[0].encode()) % 8)[:3]
 
 
 def _line_style(strategy: str) -> str:
@@ -63,10 +105,9 @@ MARKS_PER_CURVE = 8
 
 
 def _index(strategy: str) -> int:
-    """The strategy's place in STRATEGY_ORDER (a pruned variant its strategy's; a stable number for
-    one not listed)."""
-    base = strategy.split("+")[0]
-    return STRATEGY_ORDER.index(base) if base in STRATEGY_ORDER else zlib.crc32(base.encode())
+    """The strategy's place (a pruned variant its strategy's; a stable number for one without)."""
+    look = _look(strategy)
+    return look[0] if look is not None else zlib.crc32(strategy.split("+")[0].encode())
 
 
 def _marker(strategy: str) -> str:
@@ -113,22 +154,26 @@ def _legend(ax: Axes, title: str | None = None) -> None:
 
 def _score_label(frame: pd.DataFrame, what: str) -> str:
     """What the rounds were scored on: the validation split where the studies carved one, the test
-    set otherwise. The studies' recorded configuration says (``scored_on``); a table without it (a
-    trials.csv alone) is read from the study names, whose settings name a split (``val0.2``)."""
-    scored = frame["scored_on"] if "scored_on" in frame else pd.Series(dtype=object)
-    if len(scored) and scored.notna().all():
-        kinds = set(scored)
-        split = kinds.pop() if len(kinds) == 1 else "validation or test"
-    else:
-        settings = frame.get("settings", pd.Series(dtype=str)).astype(str).unique()  # per study, not row
+    set otherwise, as each study recorded it (``scored_on``: its rows, study.json or storage). Rows
+    recorded before studies kept it (an outside table) are read from their study's name, whose
+    settings name a split (``val0.2``)."""
+    n = len(frame)
+    scored = (
+        frame["scored_on"] if "scored_on" in frame else pd.Series([None] * n, index=frame.index, dtype=object)
+    )
+    kinds = set(scored.dropna().unique())
+    unrecorded = frame.loc[scored.isna()]
+    if len(unrecorded):
+        settings = unrecorded.get("settings", pd.Series(dtype=str)).astype(str).unique()  # per study
         validated = [any(t.startswith("val") for t in value.split("-")) for value in settings]
-        split = "validation" if len(validated) and all(validated) else "test"
+        kinds |= {"validation" if len(validated) and all(validated) else "test"}
+    split = kinds.pop() if len(kinds) == 1 else "validation or test"
     return f"{what} {split} accuracy"
 
 
 def _strategies(frame: pd.DataFrame) -> list[str]:
     present = list(frame["strategy"].unique())
-    return sorted(present, key=lambda s: (STRATEGY_ORDER.index(s) if s in STRATEGY_ORDER else 99, s))
+    return sorted(present, key=lambda s: (look[0] if (look := _look(s)) is not None else 99, s))
 
 
 def _panels(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -236,6 +281,11 @@ def plot_convergence(
 def convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None = None) -> Figure:
     """The convergence figure itself (what the notebook shows): one panel per cell, a median curve
     per strategy over its n seeds, each seed carried forward to the common end."""
+    with _looks_of(trials):
+        return _convergence_figure(trials, by=by, budget_j=budget_j)
+
+
+def _convergence_figure(trials: pd.DataFrame, *, by: str, budget_j: float | None) -> Figure:
     curves = best_so_far(trials)
     panels = list(_panels(curves))
     fig, axes = _figure(len(panels))
@@ -316,6 +366,11 @@ def plot_pareto(trials: pd.DataFrame, out: Path, *, svg: bool = False) -> list[P
 
 def pareto_figure(trials: pd.DataFrame) -> Figure:
     """Each round's energy and accuracy, per strategy, with the cell's Pareto front."""
+    with _looks_of(trials):
+        return _pareto_figure(trials)
+
+
+def _pareto_figure(trials: pd.DataFrame) -> Figure:
     panels = list(_panels(trials))
     fig, axes = _figure(len(panels))
     for ax, (title, frame) in zip(axes, panels, strict=True):
