@@ -220,7 +220,7 @@ def bench_ask(runs: int) -> list[str]:
     rows = []
     strategies = ("grid", "random", "qmc", "tpe", "bayes", "bayes_pi")
     for rounds in (16, 64, 256):
-        storage = optuna.storages.get_storage(f"sqlite:///{work}/ask-{rounds}.db")
+        storage = optuna.storages.RDBStorage(f"sqlite:///{work}/ask-{rounds}.db")  # cached by create_study
         for name in strategies:
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
             # Earlier rounds: the strategy's own proposals, scored by a smooth synthetic objective.

@@ -172,8 +172,10 @@ def _score_label(frame: pd.DataFrame, what: str) -> str:
 
 
 def _strategies(frame: pd.DataFrame) -> list[str]:
+    """The strategies present, in their looks' order; pruned variants and strategies without a look
+    after them, by name."""
     present = list(frame["strategy"].unique())
-    return sorted(present, key=lambda s: (look[0] if (look := _look(s)) is not None else 99, s))
+    return sorted(present, key=lambda s: (look[0] if "+" not in s and (look := _look(s)) else 99, s))
 
 
 def _panels(trials: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
