@@ -799,9 +799,6 @@ def _final_evaluation(session: _Session, best: TrialRecord) -> dict[str, Any]:
     }
 
 
-__all__ = ["HarnessError", "StudyResult", "finished_records", "run"]
-
-
 def _finish(opened: _Opened, stopped: str | None, has_test: bool) -> StudyResult:
     """The study's result line and, for a validation-scored search that is done, its picked
     configuration scored once on the test set (kept in the storage: a rerun does not score again)."""
@@ -924,3 +921,6 @@ def run(cfg: Config, run_dir: Path) -> StudyResult:
     # A table build keeps every candidate's test accuracy already: no picked configuration to retrain.
     has_test = final_data is not None and not cfg.strategy.traces_epochs
     return _with_storage_and_meter(cfg, device, run_dir, live, has_test, max_epochs)
+
+
+__all__ = ["HarnessError", "StudyResult", "finished_records", "run"]

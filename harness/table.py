@@ -155,7 +155,7 @@ def export(cfg: Config, out: Path) -> Path:
         "candidates": cfg.study.rounds,
         "repetitions": cfg.study.repetitions,
         "epochs": cfg.study.epochs,
-        "scored_on": "validation" if cfg.dataset.validation > 0 else "test",
+        "scored_on": cfg.scored_on,
         "energy_source": "+".join(sorted(set(frame["energy_source"]))),
         "energy_apportioned": bool(frame.get("energy_apportioned", pd.Series([False])).fillna(False).any()),
         "machine": machine,

@@ -239,13 +239,13 @@ class Workers:
             number, claimed = self.claimed
             assert number == trial.number
             if claimed is None:  # a queued trial of an older harness, without a number, and no free round
-                self._give_up(trial, params, queued=False)
+                self._give_up(trial)
                 continue
             from_queue = claimed != round_no
             while (keeps := self.keeps(trial.number, claimed)) is None:
                 time.sleep(0.05)  # a lower-numbered trial is writing its claim
             if not keeps:
-                self._give_up(trial, params, queued=from_queue)
+                self._give_up(trial, requeue=params if from_queue else None)
                 continue
             return claimed, trial, cost
 
@@ -294,13 +294,14 @@ class Workers:
                     return False
         return True
 
-    def _give_up(self, trial: optuna.trial.Trial, params: dict[str, float], queued: bool) -> None:
-        """Leave a claimed trial untrained; a queued round's hyperparameters are queued again."""
+    def _give_up(self, trial: optuna.trial.Trial, requeue: dict[str, float] | None = None) -> None:
+        """Leave a claimed trial untrained (surplus: not a round of the study); with ``requeue``, a
+        queued round's hyperparameters, the round is queued again."""
         round_no = trial.user_attrs.get(ROUND_ATTR)
         trial.set_user_attr(SURPLUS_ATTR, True)
         self.study.tell(trial, state=TrialState.FAIL)
-        if queued and round_no is not None:
-            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
+        if requeue is not None and round_no is not None:
+            _queue_again(self.study, requeue, int(round_no))
 
     def lost(self, trial: optuna.trial.Trial, round_no: int) -> bool:
         """Checked before a trained round is recorded: whether another worker recorded ``round_no``
@@ -312,8 +313,7 @@ class Workers:
             f"{self.study.study_name}: round {round_no} was recorded by another worker; not kept",
             file=sys.stderr,
         )
-        trial.set_user_attr(SURPLUS_ATTR, True)
-        self.study.tell(trial, state=TrialState.FAIL)
+        self._give_up(trial)
         return True
 
     def others_running(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -371,7 +371,7 @@ class Workers:
                 trial.set_user_attr(SPENT_ATTR, spent_attrs(spent, "signal"))
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             self.study.tell(trial, state=TrialState.FAIL)
-            self.study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})
+            _queue_again(self.study, params, round_no)
 
     # -- rounds other workers left -------------------------------------------------------------
 
@@ -485,4 +485,9 @@ def requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     round_no = _round_of(trial)
     if round_no is None or _recorded(trial) or trial.user_attrs.get(SURPLUS_ATTR):
         return
-    study.enqueue_trial(trial.params, user_attrs={ROUND_ATTR: round_no})
+    _queue_again(study, trial.params, round_no)
+
+
+def _queue_again(study: optuna.Study, params: dict[str, Any], round_no: int) -> None:
+    """Queue a round to run again with the same hyperparameters, under its own round number."""
+    study.enqueue_trial(params, user_attrs={ROUND_ATTR: round_no})

@@ -175,6 +175,12 @@ class Config:
             return self.study.name
         return "-".join([self.legacy_name, *name_tokens(self)])
 
+    @property
+    def scored_on(self) -> str:
+        """What the rounds are scored on: the validation split carved from the training images, or
+        the test set."""
+        return "validation" if self.dataset.validation > 0 else "test"
+
     def facts(self) -> dict[str, Any]:
         """What the report groups, labels and draws a study by, recorded with it (the storage's
         ``facts`` study attribute and study.json) so that it is read rather than parsed from the
@@ -185,7 +191,7 @@ class Config:
         return {
             "strategy": self.strategy.name,
             "pruner": "" if self.strategy.pruner == "none" else self.strategy.pruner,
-            "scored_on": "validation" if self.dataset.validation > 0 else "test",
+            "scored_on": self.scored_on,
             "settings": "-".join(t for t in tokens if not t.startswith(PRUNE_TOKEN)),
             "look": self.strategy.look,
         }

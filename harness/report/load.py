@@ -644,6 +644,11 @@ def _check_values(frame: pd.DataFrame, raw: pd.DataFrame, origin: str) -> None:
             )
 
 
+def _text(column: pd.Series) -> pd.Series:
+    """A text column with empty cells as "" (a column whose cells are all empty reads as floats)."""
+    return column.astype(object).fillna("").astype(str)
+
+
 def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check the required columns and coerce types; accuracy of unfinished rounds becomes NaN."""
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -671,7 +676,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     for column in ("space", "energy_source", "machine"):
         if column not in frame.columns:
             frame[column] = ""
-        frame[column] = frame[column].astype(object).fillna("").astype(str)
+        frame[column] = _text(frame[column])
     if "origin" not in frame.columns:
         frame["origin"] = "harness"
     for column in ("study", "dataset", "model", "strategy"):
@@ -689,7 +694,7 @@ def normalise(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         settings = given.to_numpy(dtype=object, copy=True)
         settings[~recorded.to_numpy()] = per_study[codes] if len(codes) else []
         frame["settings"] = settings
-    frame["settings"] = frame["settings"].astype(object).fillna("").astype(str)
+    frame["settings"] = _text(frame["settings"])
     return _pruner_in_strategy(frame)
 
 
@@ -698,7 +703,7 @@ def _pruner_in_strategy(frame: pd.DataFrame) -> pd.DataFrame:
     from the settings to the strategy (``bayes_pi+median``), so that pruned and unpruned searches of
     one cell share their target and are compared side by side."""
     if "pruner" in frame.columns:  # recorded (Config.facts): the label, without parsing a name
-        recorded = frame["pruner"].astype(object).fillna("").astype(str)  # all empty: read as floats
+        recorded = _text(frame["pruner"])
         frame = frame.drop(columns="pruner")
         if (recorded != "").any():
             frame["strategy"] = np.where(
