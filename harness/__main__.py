@@ -26,7 +26,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -195,6 +195,15 @@ def one_line(exc: BaseException) -> str:
     )
 
 
+def stopped(exc: Interrupted) -> NoReturn:
+    """Leave with a stopped study's one line and status. A signal while the command started has said
+    its line already (harness.signals); where its exit was swallowed, the study stopped before a round
+    and says nothing more."""
+    if not signals.requested:
+        print(f"harness: {exc}", file=sys.stderr)
+    sys.exit(exc.exit_code)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def app(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
@@ -213,8 +222,7 @@ def app(cfg: DictConfig) -> float | None:
             config = from_container(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
             result = study.run(config, job_dir)
         except Interrupted as exc:
-            print(f"harness: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+            stopped(exc)
         except (HarnessError, OSError, SQLAlchemyError, StorageInternalError) as exc:
             if not multirun:
                 fail(one_line(exc))

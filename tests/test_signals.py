@@ -237,3 +237,23 @@ def test_a_start_up_signal_whose_exit_was_swallowed_still_stops_the_study_before
     assert stopped.value.exit_code == 130 and "SIGINT" in str(stopped.value)
     trials = tmp_path / "run" / "trials.csv"
     assert not trials.exists() or rows(trials) == []
+
+
+def test_a_stopped_study_says_its_line_once_when_a_start_up_signal_said_one_already(capsys):
+    """Seen in CI under load: a start-up signal printed its line, its exit was swallowed, and the study
+    it then stopped printed a second. The study's stop is said only where no start-up line was."""
+    from harness import signals
+    from harness.__main__ import stopped
+    from harness.errors import Interrupted
+
+    stop = Interrupted("SIGTERM: stopped s between rounds (0 of 3 done)", 143)
+    with pytest.raises(SystemExit) as left:
+        stopped(stop)
+    assert left.value.code == 143 and capsys.readouterr().err == f"harness: {stop}\n"
+    signals.requested.append(signal.SIGTERM)  # the start-up handler's record, its line already said
+    try:
+        with pytest.raises(SystemExit) as left:
+            stopped(stop)
+    finally:
+        signals.requested.clear()
+    assert left.value.code == 143 and capsys.readouterr().err == ""
