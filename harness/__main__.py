@@ -210,7 +210,8 @@ def app(cfg: DictConfig) -> float | None:
     from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from harness import study, sweep
+    with signals.held_while_importing():  # torch
+        from harness import study, sweep
     from harness.joblog import to_job_log
 
     hydra_cfg = HydraConfig.get()

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -24,6 +25,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # garbage-collection callback while a library imports): what runs next still knows it must stop.
 requested: list[int] = []
 EXIT_GRACE_S = 5.0  # how long a stopped command may take to clean up before it is made to leave
+_held: list[bool] = []  # inside held_while_importing: a start-up signal's exit waits for the block's end
 
 
 def quiet_unraisable(*kinds: type[BaseException]) -> None:
@@ -48,6 +50,21 @@ def ignore_further() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def held_while_importing() -> Iterator[None]:
+    """Hold a start-up signal's exit while compiled extensions import (torch): their initialisers call
+    back into Python, and a SystemExit raised there aborts the process (seen under load: exit -6 and
+    a C++ "terminate called" instead of one line and 130). The signal's line is said at once; the
+    exit comes as the block ends (or from the watchdog, if the import outlasts EXIT_GRACE_S)."""
+    _held.append(True)
+    try:
+        yield
+    finally:
+        _held.pop()
+    if requested:
+        raise SystemExit(128 + requested[0])
+
+
 def stop_with_one_line(prog: str, message: str) -> None:
     """Until something else takes the signals over: print ``PROG: SIGNAME: MESSAGE`` and leave with
     128 + signum through SystemExit (so ``finally`` blocks and atomic writers clean up)."""
@@ -63,7 +80,8 @@ def stop_with_one_line(prog: str, message: str) -> None:
         watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
         watchdog.daemon = True
         watchdog.start()
-        raise SystemExit(128 + signum)
+        if not _held:
+            raise SystemExit(128 + signum)
 
     if threading.current_thread() is threading.main_thread():
         quiet_unraisable(SystemExit)

@@ -6,13 +6,14 @@ import csv
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import ROOT, TINY, run_cli
 
 
 def rows(trials: Path) -> list[dict[str, str]]:
@@ -257,3 +258,30 @@ def test_a_stopped_study_says_its_line_once_when_a_start_up_signal_said_one_alre
     finally:
         signals.requested.clear()
     assert left.value.code == 143 and capsys.readouterr().err == ""
+
+
+def test_a_start_up_signal_while_torch_imports_is_held_until_the_import_returns(tmp_path):
+    """A SystemExit raised inside a compiled extension's initialiser aborts the process (seen in CI:
+    exit -6, "terminate called"): inside held_while_importing the handler says its line at once and
+    the exit comes when the block ends, with the signal's status (in a process of its own: the handler
+    ignores further signals and arms an exit watchdog)."""
+    script = tmp_path / "held.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, sys
+            from harness import signals
+            signals.stop_with_one_line("harness", "stopped while it started")
+            with signals.held_while_importing():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the handler runs at the next bytecode: no exit from here
+                    pass
+                print("reached the end of the block", flush=True)
+            print("after the block", flush=True)
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 143, out.stderr
+    assert out.stdout == "reached the end of the block\n"
+    assert out.stderr == "harness: SIGTERM: stopped while it started\n"
